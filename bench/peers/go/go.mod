@@ -1,0 +1,3 @@
+module tether.bench/peer-go
+
+go 1.19

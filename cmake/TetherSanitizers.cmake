@@ -1,0 +1,12 @@
+# Applies the sanitizer chosen by TETHER_SANITIZER to every target of the build.
+if(TETHER_SANITIZER STREQUAL "asan")
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+  add_compile_definitions(TETHER_SANITIZED=1)
+elseif(TETHER_SANITIZER STREQUAL "tsan")
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+  add_compile_definitions(TETHER_SANITIZED=1)
+elseif(NOT TETHER_SANITIZER STREQUAL "")
+  message(FATAL_ERROR "TETHER_SANITIZER must be '', 'asan' or 'tsan', not '${TETHER_SANITIZER}'")
+endif()

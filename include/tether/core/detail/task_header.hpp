@@ -1,0 +1,197 @@
+// Internal; not part of the public API.
+//
+// TaskHeader: the part of a spawned task that the scheduler sees, independent of the result type.
+// TaskCell<T> (join_handle.hpp) derives from it and adds the result.
+//
+// Scheduling state machine (`state_`), after the design of Tokio's task harness:
+//   kScheduled  in a run queue (a spawned task starts here)
+//   kRunning    a worker is resuming it
+//   kRunning|kNotified  woken while running: the worker queues it again once resume() returns
+//   kIdle       suspended, in no queue; a wake moves it to kScheduled and queues it
+//   kComplete   finished; wakes are ignored
+// Transitions:
+//  1. wake(): kIdle -> kScheduled (and queue it); kRunning -> kRunning|kNotified; else nothing.
+//     A wake that finds kScheduled or kNotified is absorbed: the pending run resumes `resume_point`,
+//     which the task sets before it publishes any waiter (waiter.hpp rule 1 makes each suspension's
+//     wake unique, so an absorbed wake is never needed twice).
+//  2. A worker moves kScheduled -> kRunning, resumes, then kRunning -> kIdle; if kNotified was set
+//     it goes to kScheduled and is queued at the back (it yielded or was woken while suspending).
+//  3. When the root coroutine finishes, the worker moves the result into the cell, destroys the
+//     frame, sets kComplete, and notifies the joiner.
+//
+// References: the task's run (the "alive" reference, dropped at completion), its JoinHandle, and each
+// child scope or task (cancel_state.hpp rule 3).
+#pragma once
+
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <memory>
+#include <source_location>
+#include <string>
+
+#include "tether/core/detail/cancel_state.hpp"
+#include "tether/core/detail/waiter.hpp"
+
+namespace tether::detail {
+
+class RuntimeCore;
+
+// One lock a task holds through a guard (the sync layer's Mutex/RwLock guards embed it). The task
+// keeps its held locks in an intrusive list; a task that suspends while the list is non-empty is
+// reported through the innermost record's `report` (lock-across-await detector; the sync layer
+// owns the policy: abort, log or ignore). Access: only by the thread running the owning task.
+struct HeldLock {
+  void (*report)(TaskHeader* task, const HeldLock* innermost) noexcept = nullptr;
+  const char* kind = "";  // "mutex", "rwlock read", ...
+  std::source_location where;
+  HeldLock* prev = nullptr;
+  HeldLock* next = nullptr;
+};
+
+enum class ScheduleHint : std::uint8_t {
+  kSpawn,  // a new task: back of the local queue, where other workers can steal it
+  kWake,   // woken by the running task: the LIFO slot, for message-passing locality
+  kYield,  // gave up its turn: back of the queue, never the LIFO slot
+};
+
+class TaskHeader : public CancelState {
+ public:
+  enum : std::uint32_t { kIdle = 0, kScheduled = 1, kRunning = 2, kNotified = 4, kComplete = 8 };
+
+  TaskHeader(RuntimeCore* core, CancelState* parent, std::uint64_t id, std::source_location loc,
+             std::string_view name);
+  ~TaskHeader() override;
+
+  TaskHeader* as_task() noexcept override { return this; }
+
+  // Rule 1. Callable from any thread.
+  void wake(ScheduleHint hint = ScheduleHint::kWake) noexcept;
+
+  // Rule 2; used by the schedulers. Returns false if the task already completed.
+  bool begin_run() noexcept;
+  // Returns true if the task must be queued again (it was notified while running).
+  bool end_run() noexcept;
+
+  bool is_complete() const noexcept { return state_.load(std::memory_order_acquire) & kComplete; }
+  // block_on(): blocks the calling (non-worker) thread until the task completes.
+  void wait_complete_blocking() noexcept;
+
+  // Moves the finished frame's result into the cell and destroys the frame (rule 3). Typed.
+  virtual void take_result_and_destroy_frame() noexcept = 0;
+  // Destroys the frame of a task that never finished (aborted before it started, or runtime
+  // teardown) and records Cancelled as its result.
+  virtual void abandon() noexcept = 0;
+  // How the finished task ended; classified once, when its result is stored.
+  enum class Outcome : std::uint8_t { kPending, kValue, kFailed, kCancelled };
+  Outcome outcome() const noexcept { return outcome_; }
+  // True if the finished task ended with an exception other than Cancelled.
+  bool failed() const noexcept { return outcome_ == Outcome::kFailed; }
+  bool cancelled_result() const noexcept { return outcome_ == Outcome::kCancelled; }
+  virtual std::string failure_message() const = 0;
+
+  // Completion and join, under mu_ (rule 3). Returns the waiter to wake, if any.
+  void complete() noexcept;
+  // Joiner side. Returns false if the task already completed (no need to wait).
+  bool set_join_waiter(Waiter* w) noexcept;
+  void clear_join_waiter(Waiter* w) noexcept;
+  // The handle goes away without consuming the result: a failure nobody will see is logged now.
+  void detach() noexcept;
+  void mark_result_consumed() noexcept { result_consumed_ = true; }
+
+  std::string display_name() const;
+  std::uint64_t id() const noexcept { return id_; }
+  const std::source_location& location() const noexcept { return loc_; }
+  std::chrono::steady_clock::time_point spawn_time() const noexcept { return spawn_time_; }
+  RuntimeCore* core() const noexcept { return core_; }
+
+  // Constant after construction
+  RuntimeCore* const core_;
+  const std::uint64_t id_;
+  const std::source_location loc_;
+  const std::unique_ptr<char[]> name_;  // null: the spawn location names the task
+  const std::chrono::steady_clock::time_point spawn_time_;
+
+  // Access: only by the thread running the task (or the scheduler between runs).
+  std::coroutine_handle<> resume_point;
+  CancelState* scope;         // innermost cancellation scope; `this` outside any timeout/shield
+  bool root_done = false;     // set by the root frame's final_suspend
+  bool started = false;
+  std::uint32_t budget = 0;   // cooperative budget left in this run
+  const char* waiting_on = nullptr;  // what the task waits on, for dumps ("recv", "sleep", ...)
+  HeldLock* held_locks = nullptr;    // innermost lock held through a guard (see HeldLock)
+  // select() branch of a single awaitable (waiter.hpp rule 4); constant after spawn.
+  SelectGroup* select_group = nullptr;
+  int select_branch = SelectGroup::kNone;
+
+  // Access: only by the run queue that holds the task.
+  TaskHeader* next_in_queue = nullptr;
+  // Set by the cell when the result is stored, before complete() publishes it.
+  Outcome outcome_ = Outcome::kPending;
+  std::uint8_t reg_shard = 0;  // registry shard; constant after spawn
+  // Access: only under the runtime's registry shard lock.
+  TaskHeader* reg_prev = nullptr;
+  TaskHeader* reg_next = nullptr;
+
+ protected:
+  void destroy_self() noexcept override = 0;
+
+ private:
+  void log_failure_if_unobserved() noexcept;
+
+  // Atomic: see the state machine above
+  Atomic<std::uint32_t> state_{kScheduled};
+  Atomic<bool> external_waiter{false};  // a thread blocks in wait_complete_blocking()
+  // Guarded by mu_
+  Waiter* join_waiter_ = nullptr;
+  bool completed_ = false;
+  bool detached_ = false;
+  bool failure_logged_ = false;
+  // Access: only by the JoinHandle's owner
+  bool result_consumed_ = false;
+};
+
+// The task the calling thread is running, or null outside a task.
+TaskHeader* current_task() noexcept;
+void set_current_task(TaskHeader* t) noexcept;
+
+inline void Waiter::wake() noexcept { task->wake(ScheduleHint::kWake); }
+
+inline bool Waiter::claim_notify() noexcept {
+  // Rule 4: a select branch must win its group before it may accept anything.
+  if (task->select_group && !task->select_group->try_win(task->select_branch)) {
+    if (claim_cancel()) wake();  // lost: it wakes as cancelled, and the primitive keeps its value
+    return false;
+  }
+  std::uint8_t expected = kWaiting;
+  return state_.compare_exchange_strong(expected, kNotified, std::memory_order_acq_rel);
+}
+
+// Rule 4: may the current task take a value that is already there, without waiting? Always yes,
+// except in a select branch that lost (or cannot win) its group.
+inline bool may_consume() noexcept {
+  TaskHeader* t = current_task();
+  return !t || !t->select_group || t->select_group->try_win(t->select_branch);
+}
+
+// Cooperative budget: operations that complete without suspending spend one unit; when the budget is
+// spent the operation suspends anyway (a yield), so a task on a hot path cannot starve its neighbours.
+constexpr std::uint32_t kTaskBudget = 128;
+
+// Arms `w` for the current task in its innermost scope and records where to resume. Returns false
+// if the task is cancelled (then nothing was armed: the caller must not suspend, and its await_resume
+// throws Cancelled). Call it last in await_suspend, under the primitive's lock if it has one.
+bool arm_current(Waiter& w, std::coroutine_handle<> h) noexcept;
+// Undoes arm_current(); call first in await_resume. Returns true if the waiter was notified (as
+// opposed to cancelled).
+bool disarm(Waiter& w) noexcept;
+// Called at every suspension of a task (arm_current, yield): reports it if it holds a guard.
+inline void check_no_held_locks(TaskHeader* t) noexcept {
+  if (t->held_locks) [[unlikely]] t->held_locks->report(t, t->held_locks);
+}
+// Throws Cancelled if the current task's scope is cancelled.
+void throw_if_cancelled();
+// Spends one budget unit; returns false when the budget is spent (the caller should yield).
+bool consume_budget() noexcept;
+
+}  // namespace tether::detail

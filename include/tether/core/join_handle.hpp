@@ -1,0 +1,207 @@
+// tether/core/join_handle.hpp
+//
+// JoinHandle<T>: the owner's handle on a spawned task. `co_await handle` gives the task's value or
+// rethrows its exception; abort() cancels it; dropping the handle (or detach()) lets the task run on,
+// and a failure nobody observes is logged at error level with the task's name and id.
+//
+//   JoinHandle<T>   returned by spawn(); move-only
+//
+// When to use something else: to wait for many tasks in completion order use JoinSet, to keep a
+// group of tasks bounded and cancellable together use TaskTracker or a scope (tether/task/).
+//
+// Thread safety: thread-compatible: one owner at a time; abort() and is_finished() may be called
+//   from any thread while the owner awaits.
+// Lifetime: the handle keeps the task's result alive, not the task: the task runs whether or not the
+//   handle exists.
+// Example: examples/core/hello.cpp
+#pragma once
+
+#include <coroutine>
+#include <exception>
+#include <string>
+#include <utility>
+
+#include "tether/core/error.hpp"
+#include "tether/core/task.hpp"
+
+namespace tether {
+
+namespace detail {
+
+// The spawned task: header + result. Allocated from the frame allocator.
+template <class T>
+class TaskCell final : public TaskHeader {
+ public:
+  using Handle = typename Task<T>::Handle;
+
+  TaskCell(RuntimeCore* core, CancelState* parent, std::uint64_t id, std::source_location loc,
+           std::string_view name, Handle frame)
+      : TaskHeader(core, parent, id, loc, name), frame_(frame) {
+    resume_point = frame;
+  }
+
+  static void* operator new(std::size_t size) { return frame_alloc(size); }
+  static void operator delete(void* p, std::size_t size) noexcept { frame_free(p, size); }
+
+  void take_result_and_destroy_frame() noexcept override {
+    result_.move_from(frame_.promise().result());
+    outcome_ = !result_.has_exception() ? Outcome::kValue
+               : is_cancelled_exception() ? Outcome::kCancelled
+                                          : Outcome::kFailed;
+    // SAFETY: the frame is suspended at its final suspend point and nothing else refers to it.
+    frame_.destroy();
+    frame_ = {};
+  }
+  void abandon() noexcept override {
+    if (frame_) {
+      // SAFETY: called for a task that never started, or at teardown with every worker stopped:
+      // nothing resumes the frame again.
+      frame_.destroy();
+      frame_ = {};
+    }
+    result_.set_exception(std::make_exception_ptr(Cancelled()));
+    outcome_ = Outcome::kCancelled;
+  }
+  std::string failure_message() const override {
+    try {
+      std::rethrow_exception(result_.exception());
+    } catch (const std::exception& e) {
+      return e.what();
+    } catch (...) {
+      return "unknown exception";
+    }
+  }
+
+  Result<T>& result() noexcept { return result_; }
+
+ protected:
+  void destroy_self() noexcept override { delete this; }
+
+ private:
+  ~TaskCell() override {
+    if (frame_) frame_.destroy();
+  }
+  bool is_cancelled_exception() const noexcept {
+    try {
+      std::rethrow_exception(result_.exception());
+    } catch (const Cancelled&) {
+      return true;
+    } catch (...) {
+      return false;
+    }
+  }
+
+  Handle frame_;
+  Result<T> result_;
+};
+
+}  // namespace detail
+
+template <class T>
+class [[nodiscard]] JoinHandle {
+ public:
+  JoinHandle() noexcept = default;
+  explicit JoinHandle(detail::TaskCell<T>* cell) noexcept : cell_(cell) {}
+  JoinHandle(JoinHandle&& o) noexcept : cell_(std::exchange(o.cell_, nullptr)) {}
+  JoinHandle& operator=(JoinHandle&& o) noexcept {
+    if (this != &o) {
+      reset();
+      cell_ = std::exchange(o.cell_, nullptr);
+    }
+    return *this;
+  }
+  JoinHandle(const JoinHandle&) = delete;
+  JoinHandle& operator=(const JoinHandle&) = delete;
+  ~JoinHandle() { reset(); }
+
+  // Cancels the task: its current or next suspension throws Cancelled; a task that has not started
+  // never runs. Awaiting the handle then throws Cancelled (unless the task finished first).
+  void abort() const noexcept {
+    if (cell_) cell_->cancel();
+  }
+  // Lets the task run on unobserved; its failure, if any, is logged at error level.
+  void detach() && noexcept { reset(); }
+
+  bool is_finished() const noexcept { return cell_ && cell_->is_complete(); }
+  std::uint64_t id() const noexcept { return cell_ ? cell_->id() : 0; }
+  bool valid() const noexcept { return cell_ != nullptr; }
+
+  // JoinHandle::operator co_await()
+  //
+  // Waits for the task to finish. Returns its value | Throws: the task's exception; Cancelled if
+  // the task was aborted before finishing, or if the awaiting task is cancelled.
+  // Cancellation: Cancel-safe: nothing was consumed; the handle can be awaited again.
+  // Allocation: never allocates.
+  class Awaiter {
+   public:
+    explicit Awaiter(detail::TaskCell<T>* cell) noexcept : cell_(cell) {}
+    Awaiter(const Awaiter&) = delete;
+    Awaiter& operator=(const Awaiter&) = delete;
+    ~Awaiter() {
+      if (registered_) cell_->clear_join_waiter(&waiter_);
+      detail::disarm(waiter_);
+    }
+
+    bool await_ready() const {
+      if (!cell_) throw Error("awaited an empty JoinHandle");
+      return cell_->is_complete() && detail::may_consume();
+    }
+    bool await_suspend(std::coroutine_handle<> h) {
+      detail::TaskHeader* self = detail::current_task();
+      if (self == cell_) throw Error("a task awaited its own JoinHandle");
+      waiter_.task = self;
+      self->waiting_on = "join";
+      self->resume_point = h;
+      if (!cell_->set_join_waiter(&waiter_)) {
+        // Finished meanwhile: take the result now, unless this is a select branch that lost; then
+        // wait for the cancellation that is on its way (waiter.hpp rule 4).
+        if (detail::may_consume()) return false;
+        if (!detail::arm_current(waiter_, h)) waiter_.claim_cancel();
+        return waiter_.state() != detail::Waiter::kCancelled;
+      }
+      registered_ = true;
+      if (detail::arm_current(waiter_, h)) return true;
+      // Already cancelled. Take the registration back unless the completion claimed it first, in
+      // which case its wake is on the way and we must suspend to receive it (waiter.hpp rule 1).
+      if (waiter_.claim_cancel()) {
+        cell_->clear_join_waiter(&waiter_);
+        registered_ = false;
+        return false;
+      }
+      return true;
+    }
+    T await_resume() {
+      detail::disarm(waiter_);
+      if (detail::TaskHeader* self = detail::current_task()) self->waiting_on = nullptr;
+      if (registered_) {
+        cell_->clear_join_waiter(&waiter_);
+        registered_ = false;
+      }
+      if (waiter_.state() == detail::Waiter::kCancelled) throw Cancelled();
+      cell_->mark_result_consumed();
+      return cell_->result().take();
+    }
+
+   private:
+    detail::TaskCell<T>* cell_;
+    detail::Waiter waiter_;
+    bool registered_ = false;
+  };
+
+  Awaiter operator co_await() noexcept { return Awaiter(cell_); }
+
+  // For runtime internals (block_on).
+  detail::TaskCell<T>* cell() const noexcept { return cell_; }
+
+ private:
+  void reset() noexcept {
+    if (cell_) {
+      cell_->detach();
+      cell_->release();
+      cell_ = nullptr;
+    }
+  }
+  detail::TaskCell<T>* cell_ = nullptr;
+};
+
+}  // namespace tether

@@ -1,0 +1,71 @@
+// tether/core/runtime_options.hpp
+//
+// The options struct a Runtime is built from, with designated initialisers:
+//
+//   tether::Runtime rt({.workers = 2, .name = "api"});
+//
+// Every field has a safe default; each says what it trades off. Thread safety: a plain value.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace spdlog {
+class logger;
+}
+
+namespace tether {
+
+// The I/O reactor (tether/io). kIoUring falls back to kEpoll, with one log line, where the kernel or
+// the build refuses io_uring.
+enum class IoBackend {
+  kEpoll,    // readiness through the driver's epoll instance; the default
+  kIoUring,  // io_uring where available
+};
+
+enum class Flavor {
+  kMultiThread,    // work-stealing workers; the default
+  kCurrentThread,  // everything runs on the thread that calls block_on(); no worker threads
+};
+
+struct RuntimeOptions {
+  Flavor flavor = Flavor::kMultiThread;
+  // Worker threads for kMultiThread; 0 means one per core.
+  unsigned workers = 0;
+  // Prefix of thread names ("tether-w0", "tether-blk") and the runtime's name in logs.
+  std::string name = "tether";
+
+  // Blocking pool (spawn_blocking): threads are started on demand up to `blocking_threads`, and
+  // exit after `blocking_keep_alive` idle. Jobs beyond the threads wait in a queue of
+  // `blocking_queue` entries; when that is full too, the submitting task waits for room.
+  std::size_t blocking_threads = 64;
+  std::size_t blocking_queue = 1024;
+  std::chrono::milliseconds blocking_keep_alive{10'000};
+
+  // Compute pool (spawn_compute) for CPU-bound work: a fixed set of threads (0 = one per core) and
+  // a bounded queue; a full queue makes the submitting task wait.
+  unsigned compute_threads = 0;
+  std::size_t compute_queue = 1024;
+
+  // Default deadline of every external call (network, file, process) that is not given its own.
+  std::chrono::milliseconds io_timeout{30'000};
+  // Which I/O reactor sockets and pipes use (see IoBackend).
+  IoBackend io_backend = IoBackend::kEpoll;
+
+  // Scheduler tuning. A worker checks the global queue every `global_queue_interval` tasks and
+  // polls timers and I/O every `event_interval` tasks even while busy (fairness against latency).
+  unsigned global_queue_interval = 31;
+  unsigned event_interval = 61;
+
+  // Called on each worker thread when it starts and before it exits (e.g. to pin or name it).
+  std::function<void(unsigned worker)> on_worker_start = {};
+  std::function<void(unsigned worker)> on_worker_stop = {};
+
+  // Logger for task lifecycle (debug), failures (error) and runtime events; null: spdlog's default.
+  std::shared_ptr<spdlog::logger> logger = {};
+};
+
+}  // namespace tether

@@ -1,0 +1,81 @@
+// tether/core/spawn.hpp
+//
+// spawn(): runs a Task concurrently as an independent task of the current runtime and returns its
+// JoinHandle. Every task has an id and a name (by default, the source location of the spawn call),
+// and a cancellation token that is a child of the spawner's.
+//
+//   SpawnOptions   name and parent token of a new task
+//   spawn()        start a task; [[nodiscard]]: keep the handle, or say detach() out loud
+//
+// When to use something else: for many tasks that should end together, TaskTracker / JoinSet /
+// scope (tether/task/) track them for you; for blocking or CPU-heavy code, blocking.hpp.
+//
+// Thread safety: spawn() is thread-safe; outside a runtime it throws Error.
+// Example: examples/core/hello.cpp
+#pragma once
+
+#include <source_location>
+#include <string_view>
+
+#include "tether/core/cancellation_token.hpp"
+#include "tether/core/detail/runtime_core.hpp"
+#include "tether/core/error.hpp"
+#include "tether/core/join_handle.hpp"
+#include "tether/core/task.hpp"
+
+namespace tether {
+
+struct SpawnOptions {
+  // Shown in logs, task dumps and shutdown reports. Default: "file:line" of the spawn call.
+  std::string_view name = {};
+  // Parent token; the task is cancelled when it is. Default: the spawning task's current scope,
+  // or the runtime's root token when spawning from outside a task.
+  const CancellationToken* token = nullptr;
+};
+
+namespace detail {
+
+// Returns the new cell with one reference for the caller.
+template <class T>
+TaskCell<T>* spawn_cell(RuntimeCore* core, Task<T>&& task, const SpawnOptions& opts,
+                        const std::source_location& loc, SelectGroup* group = nullptr,
+                        int branch = SelectGroup::kNone) {
+  if (!task.valid()) throw Error("spawn() of an empty Task");
+  CancelState* parent = nullptr;
+  if (opts.token) {
+    parent = opts.token->state();
+  } else if (TaskHeader* self = current_task(); self && self->core() == core) {
+    parent = self->scope;
+  } else {
+    parent = core->root();
+  }
+  auto* cell = new TaskCell<T>(core, parent, core->next_task_id(), loc, opts.name, task.release());
+  cell->select_group = group;
+  cell->select_branch = branch;
+  cell->add_ref();  // the caller's reference, taken before the task can run and finish
+  core->on_task_spawned(cell);
+  core->schedule(cell, ScheduleHint::kSpawn);
+  return cell;
+}
+
+inline RuntimeCore* require_runtime(const char* what) {
+  RuntimeCore* core = RuntimeCore::current();
+  if (!core) throw Error(std::string(what) + " called outside a tether runtime");
+  return core;
+}
+
+}  // namespace detail
+
+// spawn()
+//
+// Starts `task` on the current runtime. Returns its JoinHandle.
+// Throws: Error outside a runtime. REQUIRES: `task` is a fresh, never-awaited Task.
+// Allocation: one task cell (from the frame allocator) besides the task's own frame.
+template <class T>
+[[nodiscard]] JoinHandle<T> spawn(Task<T> task, SpawnOptions opts = {},
+                                  std::source_location loc = std::source_location::current()) {
+  detail::RuntimeCore* core = detail::require_runtime("spawn()");
+  return JoinHandle<T>(detail::spawn_cell(core, std::move(task), opts, loc));
+}
+
+}  // namespace tether

@@ -1,0 +1,548 @@
+// The multi-threaded work-stealing scheduler.
+//
+// Reading map:
+//   LocalQueue   a worker's bounded FIFO; the owner pushes and pops, other workers steal half
+//   Inject       the global queue, for tasks scheduled from outside a worker and queue overflow
+//   Idle         who is parked and who is searching; decides whom to wake (after Tokio's idle.rs)
+//   Parker       how one worker sleeps: in the driver (epoll, fires timers) or on a condvar
+//   Worker::run  the loop: LIFO slot, local queue, global queue, steal, park
+//
+// No lost wake-ups (the rule every path below keeps): a producer publishes a task, then (seq_cst)
+// reads Idle's state; a worker going to sleep first records itself as parked (seq_cst), then looks
+// at every queue once more. One of the two sees the other.
+#include <sys/epoll.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+#include "counters.hpp"
+#include "multi_thread.hpp"
+#include "tether/core/detail/driver.hpp"
+
+namespace tether::detail {
+
+// ---------------------------------------------------------------------------------------------
+// LocalQueue: bounded ring. head_ is advanced by CAS (owner pop and thieves), tail_ only by the
+// owner. Indices grow without wrapping (64-bit), so a CAS on head_ cannot suffer ABA.
+//  1. The owner writes slot t only while t - head < kCap, so it never overwrites a slot in
+//     [head, tail): a thief that copied slots [h, h+n) and then wins CAS(head, h, h+n) copied
+//     values the owner had not overwritten.
+//  2. Slots are atomics (relaxed): a thief may read a slot being rewritten, but then its CAS fails.
+// ---------------------------------------------------------------------------------------------
+class LocalQueue {
+ public:
+  static constexpr std::uint64_t kCap = 256;
+
+  // Owner only. Returns false when full.
+  bool push(TaskHeader* t) noexcept {
+    std::uint64_t tail = tail_.load(std::memory_order_relaxed);  // relaxed: only the owner writes tail_
+    std::uint64_t head = head_.load(std::memory_order_acquire);  // acquire: pairs with the CAS in pop/steal
+    if (tail - head >= kCap) return false;
+    buf_[tail % kCap].store(t, std::memory_order_relaxed);  // rule 2; published by the release below
+    tail_.store(tail + 1, std::memory_order_release);       // release: pairs with acquire in pop/steal
+    return true;
+  }
+
+  // Owner only.
+  TaskHeader* pop() noexcept {
+    std::uint64_t head = head_.load(std::memory_order_acquire);
+    for (;;) {
+      std::uint64_t tail = tail_.load(std::memory_order_relaxed);  // relaxed: owner's own writes
+      if (head == tail) return nullptr;
+      TaskHeader* t = buf_[head % kCap].load(std::memory_order_relaxed);
+      // acq_rel: release orders our read of the slot before the owner can reuse it (rule 1).
+      if (head_.compare_exchange_weak(head, head + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        return t;
+      }
+    }
+  }
+
+  // Owner only: takes up to `max` tasks from the front (to move to the global queue on overflow).
+  std::size_t pop_batch(TaskHeader** out, std::size_t max) noexcept {
+    std::uint64_t head = head_.load(std::memory_order_acquire);
+    for (;;) {
+      std::uint64_t tail = tail_.load(std::memory_order_relaxed);
+      std::size_t n = std::min<std::uint64_t>(tail - head, max);
+      if (n == 0) return 0;
+      for (std::size_t i = 0; i < n; ++i) out[i] = buf_[(head + i) % kCap].load(std::memory_order_relaxed);
+      if (head_.compare_exchange_weak(head, head + n, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        return n;
+      }
+    }
+  }
+
+  // Thief: takes half of the tasks (rounded up) into `out`, at most `max`.
+  std::size_t steal(TaskHeader** out, std::size_t max) noexcept {
+    std::uint64_t head = head_.load(std::memory_order_acquire);
+    for (;;) {
+      std::uint64_t tail = tail_.load(std::memory_order_acquire);  // acquire: pairs with push's release
+      if (tail <= head) return 0;
+      std::uint64_t avail = tail - head;
+      std::size_t n = std::min<std::uint64_t>(avail - avail / 2, max);
+      for (std::size_t i = 0; i < n; ++i) out[i] = buf_[(head + i) % kCap].load(std::memory_order_relaxed);
+      if (head_.compare_exchange_weak(head, head + n, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        return n;  // rule 1: the copies are valid
+      }
+    }
+  }
+
+  std::size_t len() const noexcept {
+    // relaxed/acquire mix: an estimate for metrics and the park re-check; the re-check's seq_cst
+    // fence (Idle) orders it.
+    std::uint64_t head = head_.load(std::memory_order_acquire);
+    std::uint64_t tail = tail_.load(std::memory_order_acquire);
+    return tail > head ? tail - head : 0;
+  }
+
+ private:
+  alignas(64) Atomic<std::uint64_t> head_{0};
+  alignas(64) Atomic<std::uint64_t> tail_{0};
+  alignas(64) Atomic<TaskHeader*> buf_[kCap] = {};
+};
+
+// ---------------------------------------------------------------------------------------------
+// Inject: the global queue; an intrusive list under a mutex, with an atomic length for cheap
+// emptiness checks.
+// ---------------------------------------------------------------------------------------------
+class Inject {
+ public:
+  void push(TaskHeader* t) noexcept {
+    std::lock_guard<std::mutex> g(mu_);
+    push_locked(t);
+  }
+  void push_batch(TaskHeader** ts, std::size_t n) noexcept {
+    std::lock_guard<std::mutex> g(mu_);
+    for (std::size_t i = 0; i < n; ++i) push_locked(ts[i]);
+  }
+  std::size_t pop_batch(TaskHeader** out, std::size_t max) noexcept {
+    if (len_.load(std::memory_order_acquire) == 0) return 0;  // acquire: pairs with push's release
+    std::lock_guard<std::mutex> g(mu_);
+    std::size_t n = 0;
+    while (head_ && n < max) {
+      TaskHeader* t = head_;
+      head_ = t->next_in_queue;
+      t->next_in_queue = nullptr;
+      out[n++] = t;
+    }
+    if (!head_) tail_ = nullptr;
+    len_.fetch_sub(n, std::memory_order_release);
+    return n;
+  }
+  std::size_t len() const noexcept { return len_.load(std::memory_order_acquire); }
+  void clear() noexcept {
+    std::lock_guard<std::mutex> g(mu_);
+    head_ = tail_ = nullptr;
+    len_.store(0, std::memory_order_relaxed);
+  }
+
+ private:
+  void push_locked(TaskHeader* t) noexcept {
+    t->next_in_queue = nullptr;
+    if (tail_) {
+      tail_->next_in_queue = t;
+    } else {
+      head_ = t;
+    }
+    tail_ = t;
+    len_.fetch_add(1, std::memory_order_release);
+  }
+  std::mutex mu_;
+  TaskHeader* head_ = nullptr;  // guarded by mu_
+  TaskHeader* tail_ = nullptr;  // guarded by mu_
+  Atomic<std::size_t> len_{0};
+};
+
+// ---------------------------------------------------------------------------------------------
+// Idle: state_ packs (searching << 16 | unparked). A notifier wakes a sleeper only when no worker
+// is searching (a searcher will find the task) and some worker sleeps.
+// ---------------------------------------------------------------------------------------------
+class Idle {
+ public:
+  explicit Idle(unsigned workers) : workers_(workers), state_(workers) { sleepers_.reserve(workers); }
+
+  // Returns the worker to unpark, or -1. The chosen worker counts as unparked and searching.
+  int worker_to_notify() {
+    // seq_cst: the no-lost-wake-up rule (see the top of this file).
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!should_wake()) return -1;
+    std::lock_guard<std::mutex> g(mu_);
+    if (!should_wake() || sleepers_.empty()) return -1;
+    state_.fetch_add(kSearchOne | 1, std::memory_order_seq_cst);
+    unsigned w = sleepers_.back();
+    sleepers_.pop_back();
+    return static_cast<int>(w);
+  }
+
+  // Returns true if this was the last searching worker.
+  bool to_parked(unsigned w, bool searching) {
+    std::lock_guard<std::mutex> g(mu_);
+    std::uint32_t dec = 1 + (searching ? kSearchOne : 0);
+    std::uint32_t prev = state_.fetch_sub(dec, std::memory_order_seq_cst);
+    sleepers_.push_back(w);
+    return searching && (prev >> 16) == 1;
+  }
+
+  bool to_searching() {
+    std::uint32_t s = state_.load(std::memory_order_seq_cst);
+    // At most half the workers search at once, so stealing does not thrash.
+    if (2 * (s >> 16) >= workers_) return false;
+    state_.fetch_add(kSearchOne, std::memory_order_seq_cst);
+    return true;
+  }
+
+  // Returns true if this was the last searching worker.
+  bool from_searching() {
+    std::uint32_t prev = state_.fetch_sub(kSearchOne, std::memory_order_seq_cst);
+    return (prev >> 16) == 1;
+  }
+
+  // A worker woke without being chosen (driver event, timer, shutdown): removes it from the
+  // sleepers. Returns false if a notifier already chose it (it is then unparked and searching).
+  bool unpark_self(unsigned w) {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = std::find(sleepers_.begin(), sleepers_.end(), w);
+    if (it == sleepers_.end()) return false;
+    sleepers_.erase(it);
+    state_.fetch_add(1, std::memory_order_seq_cst);
+    return true;
+  }
+
+  bool is_sleeping(unsigned w) {
+    std::lock_guard<std::mutex> g(mu_);
+    return std::find(sleepers_.begin(), sleepers_.end(), w) != sleepers_.end();
+  }
+
+ private:
+  static constexpr std::uint32_t kSearchOne = 1u << 16;
+  bool should_wake() const noexcept {
+    std::uint32_t s = state_.load(std::memory_order_seq_cst);
+    return (s >> 16) == 0 && (s & 0xffff) < workers_;
+  }
+  const unsigned workers_;
+  Atomic<std::uint32_t> state_;
+  std::mutex mu_;
+  std::vector<unsigned> sleepers_;  // guarded by mu_
+};
+
+// ---------------------------------------------------------------------------------------------
+// Parker: kEmpty -> kParkedCondvar | kParkedDriver -> (unpark) kNotified -> kEmpty.
+// ---------------------------------------------------------------------------------------------
+class Parker {
+ public:
+  enum : int { kEmpty, kParkedCondvar, kParkedDriver, kNotified };
+
+  // Sleeps until unpark(), or until the driver reports events or a timer fires (driver case).
+  void park(MultiThreadCore& core) {
+    int expected = kNotified;
+    if (state_.compare_exchange_strong(expected, kEmpty, std::memory_order_acq_rel)) return;
+    if (core.driver_mu_.try_lock()) {
+      park_driver(core);
+      core.driver_mu_.unlock();
+    } else {
+      park_condvar();
+    }
+  }
+
+  void unpark(MultiThreadCore& core) {
+    int prev = state_.exchange(kNotified, std::memory_order_acq_rel);
+    if (prev == kParkedCondvar) {
+      { std::lock_guard<std::mutex> g(mu_); }  // the sleeper is either before its wait or in it
+      cv_.notify_one();
+    } else if (prev == kParkedDriver) {
+      core.driver().unpark();
+    }
+  }
+
+ private:
+  void park_condvar() {
+    std::unique_lock<std::mutex> g(mu_);
+    int expected = kEmpty;
+    if (!state_.compare_exchange_strong(expected, kParkedCondvar, std::memory_order_acq_rel)) {
+      state_.store(kEmpty, std::memory_order_release);  // it was kNotified
+      return;
+    }
+    for (;;) {
+      cv_.wait(g);
+      expected = kNotified;
+      if (state_.compare_exchange_strong(expected, kEmpty, std::memory_order_acq_rel)) return;
+    }
+  }
+
+  void park_driver(MultiThreadCore& core) {
+    int expected = kEmpty;
+    if (!state_.compare_exchange_strong(expected, kParkedDriver, std::memory_order_acq_rel)) {
+      state_.store(kEmpty, std::memory_order_release);
+      core.drive(0);  // still fire due timers on the way
+      return;
+    }
+    core.drive(-1);
+    state_.store(kEmpty, std::memory_order_release);  // notified or not, the caller re-checks
+  }
+
+  Atomic<int> state_{kEmpty};
+  std::mutex mu_;
+  std::condition_variable cv_;
+};
+
+// ---------------------------------------------------------------------------------------------
+struct MultiThreadCore::Worker {
+  unsigned index = 0;
+  LocalQueue queue;
+  TaskHeader* lifo = nullptr;  // Access: only by this worker's thread
+  Parker parker;
+  std::thread thread;
+  std::uint32_t tick = 0;
+  bool searching = false;
+  std::minstd_rand rng;
+};
+
+namespace {
+thread_local MultiThreadCore::Worker* tls_worker = nullptr;
+thread_local MultiThreadCore* tls_worker_core = nullptr;
+constexpr unsigned kMaxLifoRuns = 3;
+}  // namespace
+
+MultiThreadCore::MultiThreadCore(RuntimeOptions options) : RuntimeCore(std::move(options)) {
+  unsigned n = options_.workers ? options_.workers : std::max(1u, std::thread::hardware_concurrency());
+  idle_ = std::make_unique<Idle>(n);
+  inject_ = std::make_unique<Inject>();
+  workers_.reserve(n);
+  for (unsigned i = 0; i < n; ++i) {
+    workers_.push_back(std::make_unique<Worker>());
+    workers_.back()->index = i;
+    workers_.back()->rng.seed(i + 1);
+  }
+  for (auto& w : workers_) {
+    Worker* wp = w.get();
+    wp->thread = std::thread([this, wp] { run(wp); });
+  }
+}
+
+MultiThreadCore::~MultiThreadCore() { stop(); }
+
+void MultiThreadCore::stop() noexcept {
+  if (stopped_) return;
+  stopped_ = true;
+  stop_flag_.store(true, std::memory_order_release);
+  for (auto& w : workers_) w->parker.unpark(*this);
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+  stop_pools();
+  // Whatever is still queued is a live task that will never run now.
+  for (auto& w : workers_) {
+    w->lifo = nullptr;
+    while (w->queue.pop()) {
+    }
+  }
+  inject_->clear();
+  abandon_live_tasks();
+}
+
+unsigned MultiThreadCore::worker_count() const noexcept { return static_cast<unsigned>(workers_.size()); }
+
+void MultiThreadCore::schedule(TaskHeader* t, ScheduleHint hint) noexcept {
+  Worker* w = tls_worker_core == this ? tls_worker : nullptr;
+  if (!w) {
+    inject_->push(t);
+    notify_parked();
+    return;
+  }
+  if (hint == ScheduleHint::kWake) {
+    TaskHeader* prev = w->lifo;
+    w->lifo = t;
+    if (!prev) return;  // this worker runs it next; nobody else needs waking
+    t = prev;
+  }
+  push_local(w, t);
+  notify_parked();
+}
+
+void MultiThreadCore::push_local(Worker* w, TaskHeader* t) noexcept {
+  if (w->queue.push(t)) return;
+  // Full: move half of the queue and the new task to the global queue, in one lock.
+  TaskHeader* batch[LocalQueue::kCap / 2 + 1];
+  std::size_t n = w->queue.pop_batch(batch, LocalQueue::kCap / 2);
+  batch[n++] = t;
+  inject_->push_batch(batch, n);
+}
+
+void MultiThreadCore::notify_parked() noexcept {
+  int w = idle_->worker_to_notify();
+  if (w >= 0) workers_[static_cast<unsigned>(w)]->parker.unpark(*this);
+}
+
+void MultiThreadCore::on_earlier_timer(std::uint64_t deadline_ms) noexcept {
+  // seq_cst: pairs with the driver's stores (protocol in multi_thread.hpp).
+  std::uint64_t wake_at = driver_wake_at_.load(std::memory_order_seq_cst);
+  if (wake_at != kNotSleeping && deadline_ms < wake_at) driver().unpark();
+}
+
+void MultiThreadCore::drive(int timeout_ms) noexcept {
+  // Caller holds driver_mu_.
+  if (timeout_ms != 0) {
+    driver_wake_at_.store(TimerWheel::kNever, std::memory_order_seq_cst);
+    std::uint64_t next = next_timer_deadline();
+    driver_wake_at_.store(next, std::memory_order_seq_cst);
+    if (next != TimerWheel::kNever) {
+      std::uint64_t now = now_ms();
+      timeout_ms = next <= now ? 0 : static_cast<int>(std::min<std::uint64_t>(next - now, 60'000));
+    }
+  }
+  driver().wait(timeout_ms);
+  driver_wake_at_.store(kNotSleeping, std::memory_order_relaxed);  // relaxed: a stale value only costs a spare wake
+  process_timers();
+}
+
+TaskHeader* MultiThreadCore::next_task(Worker* w) noexcept {
+  if (w->tick % options_.global_queue_interval == 0) {
+    TaskHeader* t;
+    if (inject_->pop_batch(&t, 1)) return t;
+  }
+  // Woken by a timer or I/O while this worker was between tasks.
+  if (TaskHeader* t = std::exchange(w->lifo, nullptr)) return t;
+  if (TaskHeader* t = w->queue.pop()) return t;
+  // Local queue empty: refill from the global queue (a share of it, so others get some too).
+  TaskHeader* batch[LocalQueue::kCap / 2];
+  std::size_t cap = std::min<std::size_t>(LocalQueue::kCap / 2, inject_->len() / workers_.size() + 1);
+  std::size_t n = inject_->pop_batch(batch, cap);
+  if (n == 0) return nullptr;
+  for (std::size_t i = 1; i < n; ++i) push_local(w, batch[i]);
+  return batch[0];
+}
+
+TaskHeader* MultiThreadCore::steal_work(Worker* w) noexcept {
+  std::size_t n = workers_.size();
+  std::size_t start = w->rng() % n;
+  TaskHeader* batch[LocalQueue::kCap / 2];
+  for (std::size_t i = 0; i < n; ++i) {
+    Worker* victim = workers_[(start + i) % n].get();
+    if (victim == w) continue;
+    std::size_t got = victim->queue.steal(batch, LocalQueue::kCap / 2);
+    if (got == 0) continue;
+    counters_->steals.add(got);
+    for (std::size_t k = 1; k < got; ++k) push_local(w, batch[k]);
+    return batch[0];
+  }
+  TaskHeader* t;
+  if (inject_->pop_batch(&t, 1)) return t;
+  return nullptr;
+}
+
+void MultiThreadCore::run_task(Worker* w, TaskHeader* t) noexcept {
+  if (w->searching) {
+    w->searching = false;
+    // The last searcher found work: wake another worker to look for more (keeps parallelism).
+    if (idle_->from_searching()) notify_parked();
+  }
+  unsigned lifo_runs = 0;
+  for (;;) {
+    if (execute(t)) push_local(w, t);  // yielded: back of the queue
+    if (!w->lifo) return;
+    if (++lifo_runs > kMaxLifoRuns) {
+      // Fairness: a ping-pong pair must not monopolise the worker; the woken task waits its turn
+      // in the local queue. No other worker is woken for it: that would only split the pair
+      // across cores (a searching worker still finds it if this one stays busy).
+      push_local(w, w->lifo);
+      w->lifo = nullptr;
+      return;
+    }
+    t = w->lifo;
+    w->lifo = nullptr;
+  }
+}
+
+bool MultiThreadCore::has_visible_work(Worker* w) const noexcept {
+  if (w->lifo || w->queue.len() || inject_->len()) return true;
+  for (auto& other : workers_) {
+    if (other->queue.len()) return true;
+  }
+  return false;
+}
+
+void MultiThreadCore::maintenance(Worker*) noexcept {
+  if (driver_mu_.try_lock()) {
+    drive(0);
+    driver_mu_.unlock();
+  }
+}
+
+void MultiThreadCore::park(Worker* w) noexcept {
+  bool was_searching = w->searching;
+  w->searching = false;
+  bool last_searcher = idle_->to_parked(w->index, was_searching);
+  // The no-lost-wake-up re-check (top of file), after the seq_cst update in to_parked().
+  if (has_visible_work(w) || (last_searcher && inject_->len())) {
+    if (!idle_->unpark_self(w->index)) w->searching = true;
+    return;
+  }
+  counters_->parks.add();
+  for (;;) {
+    w->parker.park(*this);
+    if (stop_flag_.load(std::memory_order_acquire)) {
+      idle_->unpark_self(w->index);
+      return;
+    }
+    if (!idle_->is_sleeping(w->index)) {
+      w->searching = true;  // chosen by worker_to_notify(), which counted us as searching
+      return;
+    }
+    if (w->lifo || w->queue.len() || inject_->len()) {
+      // Woken by the driver (timer or I/O) with work in hand.
+      if (!idle_->unpark_self(w->index)) w->searching = true;
+      return;
+    }
+  }
+}
+
+void MultiThreadCore::run(Worker* w) {
+  tls_worker = w;
+  tls_worker_core = this;
+  RuntimeCore::set_current(this);
+  std::string name = options_.name.substr(0, 10) + "-w" + std::to_string(w->index);
+  pthread_setname_np(pthread_self(), name.c_str());
+  if (options_.on_worker_start) options_.on_worker_start(w->index);
+  while (!stop_flag_.load(std::memory_order_acquire)) {
+    ++w->tick;
+    if (w->tick % options_.event_interval == 0) maintenance(w);
+    if (TaskHeader* t = next_task(w)) {
+      run_task(w, t);
+      continue;
+    }
+    if (idle_->to_searching()) {
+      w->searching = true;
+      if (TaskHeader* t = steal_work(w)) {
+        run_task(w, t);
+        continue;
+      }
+    }
+    park(w);
+  }
+  if (options_.on_worker_stop) options_.on_worker_stop(w->index);
+  RuntimeCore::set_current(nullptr);
+  tls_worker = nullptr;
+  tls_worker_core = nullptr;
+}
+
+void MultiThreadCore::block_until_complete(TaskHeader* t) { t->wait_complete_blocking(); }
+
+void MultiThreadCore::wait_idle_until(std::chrono::steady_clock::time_point deadline) {
+  while (alive() != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+void MultiThreadCore::fill_metrics(std::uint64_t& global_depth, std::vector<std::uint64_t>& local_depths) const {
+  global_depth = inject_->len();
+  local_depths.clear();
+  for (auto& w : workers_) local_depths.push_back(w->queue.len());
+}
+
+}  // namespace tether::detail

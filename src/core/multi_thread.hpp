@@ -1,0 +1,61 @@
+// Internal to src/core: the multi-threaded work-stealing flavour; see multi_thread.cpp.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "tether/core/detail/runtime_core.hpp"
+
+namespace tether::detail {
+
+class Idle;
+class Inject;
+class Parker;
+
+class MultiThreadCore final : public RuntimeCore {
+ public:
+  struct Worker;
+  explicit MultiThreadCore(RuntimeOptions options);
+  ~MultiThreadCore() override;
+
+  void schedule(TaskHeader* t, ScheduleHint hint) noexcept override;
+  unsigned worker_count() const noexcept override;
+  void block_until_complete(TaskHeader* t) override;
+  void wait_idle_until(std::chrono::steady_clock::time_point deadline) override;
+  // Stops the workers and pools and destroys unfinished tasks. Idempotent.
+  void stop() noexcept;
+  void fill_metrics(std::uint64_t& global_depth, std::vector<std::uint64_t>& local_depths) const;
+
+ private:
+  friend class Parker;
+  void on_earlier_timer(std::uint64_t deadline_ms) noexcept override;
+  void run(Worker* w);
+  TaskHeader* next_task(Worker* w) noexcept;
+  TaskHeader* steal_work(Worker* w) noexcept;
+  void run_task(Worker* w, TaskHeader* t) noexcept;
+  void push_local(Worker* w, TaskHeader* t) noexcept;
+  void notify_parked() noexcept;
+  void park(Worker* w) noexcept;
+  void maintenance(Worker* w) noexcept;
+  bool has_visible_work(Worker* w) const noexcept;
+  // Waits in the driver (timeout -1: until the next timer), then fires due timers. Caller holds
+  // driver_mu_.
+  void drive(int timeout_ms) noexcept;
+
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<Idle> idle_;
+  std::unique_ptr<Inject> inject_;
+  std::mutex driver_mu_;  // held by the one worker that waits in (or polls) the driver
+  // When the worker in the driver will wake by itself (ms), kNotSleeping if none sleeps there.
+  // Protocol: the driver stores kNever before it reads the next timer deadline (under the timer
+  // lock), then that deadline, then sleeps; a thread that added an earlier timer (under the same
+  // lock) reads it afterwards and unparks the driver only if its deadline is earlier. So the wake is
+  // never missed and never wasted on a driver that would wake in time anyway.
+  static constexpr std::uint64_t kNotSleeping = 0;
+  Atomic<std::uint64_t> driver_wake_at_{kNotSleeping};
+  Atomic<bool> stop_flag_{false};
+  bool stopped_ = false;
+};
+
+}  // namespace tether::detail

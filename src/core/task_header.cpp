@@ -1,0 +1,231 @@
+// TaskHeader state machine and the suspension helpers; protocol in
+// include/tether/core/detail/task_header.hpp.
+#include "tether/core/detail/task_header.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <ctime>
+
+#include "tether/core/detail/runtime_core.hpp"
+#include "tether/core/error.hpp"
+#include "tether/core/task.hpp"
+#include "tether/core/this_task.hpp"
+#include "tether/core/yield.hpp"
+
+namespace tether::detail {
+namespace {
+
+thread_local TaskHeader* tls_current_task = nullptr;
+
+// The spawn time only feeds task ages (dumps, shutdown reports) and debug durations, so the
+// coarse clock (same epoch as steady_clock, a few ms resolution, no hardware read) is enough.
+std::chrono::steady_clock::time_point coarse_now() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return std::chrono::steady_clock::time_point(std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec));
+}
+
+std::unique_ptr<char[]> copy_name(std::string_view name) {
+  if (name.empty()) return nullptr;
+  auto p = std::make_unique<char[]>(name.size() + 1);
+  std::memcpy(p.get(), name.data(), name.size());
+  p[name.size()] = '\0';
+  return p;
+}
+
+}  // namespace
+
+TaskHeader* current_task() noexcept { return tls_current_task; }
+
+std::coroutine_handle<>& trampoline_slot() noexcept {
+  thread_local std::coroutine_handle<> slot;
+  return slot;
+}
+void set_current_task(TaskHeader* t) noexcept { tls_current_task = t; }
+
+TaskHeader::TaskHeader(RuntimeCore* core, CancelState* parent, std::uint64_t id, std::source_location loc,
+                       std::string_view name)
+    : CancelState(parent),
+      core_(core),
+      id_(id),
+      loc_(loc),
+      name_(copy_name(name)),
+      spawn_time_(coarse_now()),
+      scope(this) {}
+
+TaskHeader::~TaskHeader() = default;
+
+void TaskHeader::wake(ScheduleHint hint) noexcept {
+  // acquire: we may queue the task, and the worker that runs it must see what the task wrote
+  // before it suspended (rule 2's release in end_run()).
+  std::uint32_t s = state_.load(std::memory_order_acquire);
+  for (;;) {
+    if (s == kIdle) {
+      if (state_.compare_exchange_weak(s, kScheduled, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        core_->schedule(this, hint);
+        return;
+      }
+    } else if (s == kRunning) {
+      if (state_.compare_exchange_weak(s, kRunning | kNotified, std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+        return;
+      }
+    } else {
+      return;  // rule 1: already scheduled, already notified, or complete
+    }
+  }
+}
+
+bool TaskHeader::begin_run() noexcept {
+  // acq_rel: acquire pairs with the release of the wake CAS / end_run(), so this run sees what the
+  // previous run and the waker wrote. Only kScheduled tasks are in queues (rule 1), so the exchange
+  // cannot overwrite kComplete.
+  std::uint32_t prev = state_.exchange(kRunning, std::memory_order_acq_rel);
+  return prev == kScheduled;
+}
+
+bool TaskHeader::end_run() noexcept {
+  std::uint32_t expected = kRunning;
+  // release: the next worker to run this task (after a wake) sees everything this run wrote.
+  if (state_.compare_exchange_strong(expected, kIdle, std::memory_order_acq_rel, std::memory_order_acquire)) {
+    return false;
+  }
+  // kRunning|kNotified: woken while it was suspending; it goes back to a queue.
+  state_.store(kScheduled, std::memory_order_release);
+  return true;
+}
+
+void TaskHeader::complete() noexcept {
+  Waiter* joiner = nullptr;
+  bool log_now = false;
+  {
+    std::lock_guard<SpinLock> g(mu_);
+    completed_ = true;
+    joiner = std::exchange(join_waiter_, nullptr);
+    log_now = detached_ && failed() && !failure_logged_;
+    if (log_now) failure_logged_ = true;
+  }
+  // seq_cst: a joiner that sees kComplete (acquire in is_complete) sees the stored result; and
+  // with block_on()'s seq_cst store of external_waiter, either we see its flag and notify, or it
+  // sees kComplete before it sleeps.
+  state_.store(kComplete, std::memory_order_seq_cst);
+  if (external_waiter.load(std::memory_order_seq_cst)) state_.notify_all();
+  if (log_now) log_failure_if_unobserved();
+  if (joiner && joiner->claim_notify()) joiner->wake();
+}
+
+void TaskHeader::wait_complete_blocking() noexcept {
+  external_waiter.store(true, std::memory_order_seq_cst);  // see complete()
+  for (;;) {
+    std::uint32_t s = state_.load(std::memory_order_seq_cst);
+    if (s & kComplete) return;
+    state_.wait(s, std::memory_order_seq_cst);
+  }
+}
+
+bool TaskHeader::set_join_waiter(Waiter* w) noexcept {
+  std::lock_guard<SpinLock> g(mu_);
+  if (completed_) return false;
+  join_waiter_ = w;
+  return true;
+}
+
+void TaskHeader::clear_join_waiter(Waiter* w) noexcept {
+  std::lock_guard<SpinLock> g(mu_);
+  if (join_waiter_ == w) join_waiter_ = nullptr;
+}
+
+void TaskHeader::detach() noexcept {
+  bool log_now = false;
+  {
+    std::lock_guard<SpinLock> g(mu_);
+    detached_ = true;
+    if (completed_ && !result_consumed_ && failed() && !failure_logged_) {
+      failure_logged_ = true;
+      log_now = true;
+    }
+  }
+  if (log_now) log_failure_if_unobserved();
+}
+
+void TaskHeader::log_failure_if_unobserved() noexcept {
+  try {
+    core_->logger().error("task {} '{}' failed and nobody awaited it: {}", id_, display_name(), failure_message());
+  } catch (...) {
+    // Logging must never take the process down; spdlog reports its own errors to stderr.
+  }
+}
+
+std::string TaskHeader::display_name() const {
+  if (name_) return name_.get();
+  const char* file = loc_.file_name();
+  if (const char* slash = std::strrchr(file, '/')) file = slash + 1;
+  return std::string(file) + ":" + std::to_string(loc_.line());
+}
+
+bool arm_current(Waiter& w, std::coroutine_handle<> h) noexcept {
+  TaskHeader* t = tls_current_task;
+  check_no_held_locks(t);  // lock-across-await detector (HeldLock)
+  t->resume_point = h;
+  // Some awaiters publish the waiter (with its task set) before arming; writing the same value
+  // again would still race with a notifier reading it.
+  if (w.task != t) w.task = t;
+  if (!t->scope->arm(&w)) return false;
+  w.armed_scope = t->scope;
+  return true;
+}
+
+bool disarm(Waiter& w) noexcept {
+  if (CancelState* s = w.armed_scope) {
+    s->disarm(&w);
+    w.armed_scope = nullptr;
+  }
+  return w.state() == Waiter::kNotified;
+}
+
+void throw_if_cancelled() {
+  TaskHeader* t = tls_current_task;
+  if (t && t->scope->is_cancelled()) throw Cancelled();
+}
+
+bool consume_budget() noexcept {
+  TaskHeader* t = tls_current_task;
+  if (!t) return true;
+  if (t->budget == 0) return false;
+  --t->budget;
+  return true;
+}
+
+}  // namespace tether::detail
+
+namespace tether {
+
+bool YieldAwaiter::await_suspend(std::coroutine_handle<> h) {
+  detail::TaskHeader* t = detail::current_task();
+  if (!t) throw Error("yield_now() awaited outside a tether task");
+  detail::check_no_held_locks(t);
+  t->resume_point = h;
+  t->wake(detail::ScheduleHint::kYield);  // kRunning -> kRunning|kNotified: requeued at the back
+  return true;
+}
+
+void YieldAwaiter::await_resume() const { detail::throw_if_cancelled(); }
+
+namespace this_task {
+
+std::uint64_t id() noexcept {
+  detail::TaskHeader* t = detail::current_task();
+  return t ? t->id() : 0;
+}
+std::string name() {
+  detail::TaskHeader* t = detail::current_task();
+  return t ? t->display_name() : std::string();
+}
+bool is_cancelled() noexcept {
+  detail::TaskHeader* t = detail::current_task();
+  return t && t->scope->is_cancelled();
+}
+
+}  // namespace this_task
+}  // namespace tether

@@ -1,0 +1,408 @@
+// The readiness registration every I/O object is built on; see include/tether/io/detail/async_fd.hpp.
+//
+// Protocol (STYLE.md §8)
+//
+// State, per IoSlot (the EventSource stored as the fd's epoll data):
+//   word_[d]   for each direction d (read, write): tick << 2 | closed << 1 | ready. Written only
+//              under mu_, read without it (acquire) by operations taking a snapshot. `closed`
+//              (hang-up, error) is sticky until the slot is reused.
+//   waiter_[d] the one task waiting for direction d, or null. Access: only under mu_.
+//   owner      whether an AsyncFd holds the slot. Access: only under the slab's lock.
+//
+// Steps:
+//  1. Register: take a slot from the slab, set both words to "ready" (an optimistic first attempt),
+//     then EPOLL_CTL_ADD the fd once with EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET and the slot as data.
+//  2. Dispatch (on_events, on the thread holding the driver): under mu_, for each direction the
+//     event covers, bump the tick, set ready (and closed on a hang-up), and take waiter_[d]; after unlocking, claim and
+//     wake the taken waiters (waiter.hpp rule 1: a cancelled or timed-out waiter refuses).
+//  3. Operate: snapshot the word; if ready or closed, try the syscall; on EAGAIN, clear_ready()
+//     stores snapshot & ~(ready|closed) if the word still equals the snapshot (else an event came
+//     meanwhile, and no edge is lost). EAGAIN is authoritative: a `closed` bit it contradicts came
+//     from a stale event (step 6) and must go, or the loop would spin. A short read clears only
+//     `ready` (the socket is drained), never `closed`: after a hang-up no further edge comes, so
+//     the end of stream must stay visible.
+//  4. Wait (ReadyAwaiter::await_suspend): under mu_, if the word differs from the snapshot an event
+//     came since: do not suspend, retry. Otherwise publish waiter_[d] and arm cancellation (last,
+//     under mu_), then arm the deadline timer. Whoever claims the waiter first (event, timer,
+//     canceller) wakes the task; the timer's claim records timed_out_.
+//  5. Resume: disarm, remove the timer (synchronises with its fire), unpublish under mu_.
+//  6. Close: EPOLL_CTL_DEL, close the fd, return the slot to the slab. The slot's memory is never
+//     freed (type-stable), so a dispatch already past epoll_wait when the fd was closed still
+//     touches a valid slot; if the slot was reused meanwhile, that stale event only bumps a tick and
+//     makes the new owner retry a syscall once, which step 3 absorbs. No operation may be in flight
+//     on an fd being closed (the owning object's contract), so no waiter is published at close.
+//
+// Invariants: a task suspended in ReadyAwaiter is woken exactly once (rule 1); an event that comes
+// between a failed syscall and the wait is seen, because both step 2 and step 4 hold mu_ and step 4
+// compares the whole word, tick included.
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "tether/core/detail/sync_shim.hpp"
+#include "tether/core/error.hpp"
+#include "tether/core/yield.hpp"
+#include "tether/io/detail/async_fd.hpp"
+#include "tether/io/error.hpp"
+#include "tether/io/io_timeout.hpp"
+#include "tether/io/net/socket_address.hpp"
+#include "sys/backend.hpp"
+
+namespace tether::detail {
+
+class IoSlot final : public EventSource {
+ public:
+  // Word layout (per direction): tick << 2 | closed << 1 | ready. `closed` (hang-up or error) is
+  // sticky: clear_ready() never clears it, because after a hang-up no further edge will come, so a
+  // short read that drained the data must not hide the end of stream that follows it.
+  static constexpr std::uint64_t kReady = 1;
+  static constexpr std::uint64_t kClosed = 2;
+  static constexpr int kTickShift = 2;
+
+  void on_events(std::uint32_t ev) noexcept override {
+    std::uint64_t bits[2] = {0, 0};
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) bits[0] |= kReady;
+    if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) bits[0] |= kClosed;
+    if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) bits[1] |= kReady;
+    if (ev & (EPOLLHUP | EPOLLERR)) bits[1] |= kClosed;
+    Waiter* wake[2] = {nullptr, nullptr};
+    {
+      std::lock_guard g(mu_);
+      for (int d = 0; d < 2; ++d) {
+        if (!bits[d]) continue;
+        std::uint64_t w = word_[d].load(std::memory_order_relaxed);  // relaxed: writers hold mu_
+        // release: pairs with the acquire in AsyncFd::snapshot().
+        word_[d].store(((((w >> kTickShift) + 1) << kTickShift) | (w & kClosed) | bits[d]), std::memory_order_release);
+        wake[d] = std::exchange(waiter_[d], nullptr);
+      }
+    }
+    for (Waiter* w : wake) {
+      if (w && w->claim_notify()) w->wake();
+    }
+  }
+
+  void reset() noexcept {
+    std::lock_guard g(mu_);
+    for (int d = 0; d < 2; ++d) {
+      std::uint64_t w = word_[d].load(std::memory_order_relaxed);  // relaxed: under mu_
+      // A new tick, ready, not closed; release pairs with snapshot().
+      word_[d].store((((w >> kTickShift) + 1) << kTickShift) | kReady, std::memory_order_release);
+      waiter_[d] = nullptr;
+    }
+  }
+
+  SpinLock mu_;
+  Atomic<std::uint64_t> word_[2] = {1, 1};
+  Waiter* waiter_[2] = {nullptr, nullptr};  // Access: only under mu_
+  IoSlot* next_free = nullptr;              // Access: only under the slab's lock
+};
+
+namespace {
+
+// Type-stable slots (step 6): allocated in chunks, never freed, reused through a free list.
+class Slab {
+ public:
+  IoSlot* take() {
+    std::lock_guard g(mu_);
+    if (!free_) {
+      constexpr int kChunk = 256;
+      auto* chunk = new IoSlot[kChunk];  // SAFETY: never freed, see step 6
+      for (int i = kChunk - 1; i >= 0; --i) {
+        chunk[i].next_free = free_;
+        free_ = &chunk[i];
+      }
+    }
+    IoSlot* s = free_;
+    free_ = s->next_free;
+    s->next_free = nullptr;
+    return s;
+  }
+  void give_back(IoSlot* s) {
+    std::lock_guard g(mu_);
+    s->next_free = free_;
+    free_ = s;
+  }
+
+ private:
+  std::mutex mu_;
+  IoSlot* free_ = nullptr;
+};
+
+Slab& slab() {
+  static Slab* s = new Slab;  // SAFETY: leaked on purpose; slots must outlive every runtime
+  return *s;
+}
+
+const char* preposition(const char* op) {
+  auto starts = [op](const char* p) { return std::strncmp(op, p, std::strlen(p)) == 0; };
+  if (starts("accept")) return " on ";
+  if (starts("write") || starts("send") || starts("connect") || starts("shutdown") || starts("flush")) return " to ";
+  return " from ";
+}
+
+}  // namespace
+
+// ---- ReadyAwaiter (steps 4 and 5) ----
+
+ReadyAwaiter::~ReadyAwaiter() {
+  if (timer_armed_) core_->remove_timer(&entry_);
+  unpublish();
+  disarm(waiter_);
+}
+
+void ReadyAwaiter::unpublish() noexcept {
+  if (!published_) return;
+  published_ = false;
+  std::lock_guard g(slot_->mu_);
+  auto& w = slot_->waiter_[static_cast<int>(dir_)];
+  if (w == &waiter_) w = nullptr;
+}
+
+void ReadyAwaiter::fire(TimerEntry* e, FiredBatch& batch) noexcept {
+  ReadyAwaiter* self = static_cast<Entry*>(e)->owner;
+  // Under the wheel's lock: the awaiter is alive (its destructor and await_resume remove the entry
+  // under the same lock).
+  if (self->waiter_.claim_notify()) {
+    self->timed_out_ = true;
+    batch.wake[batch.n_wake++] = &self->waiter_;
+  }
+}
+
+bool ReadyAwaiter::await_suspend(std::coroutine_handle<> h) {
+  TaskHeader* self = current_task();
+  if (!self) throw Error("I/O awaited outside a tether task");
+  core_ = self->core();
+  int d = static_cast<int>(dir_);
+  {
+    std::lock_guard g(slot_->mu_);
+    // relaxed is enough under mu_: every writer of the word holds it.
+    if (slot_->word_[d].load(std::memory_order_relaxed) != snapshot_) {
+      resolved_now_ = true;  // an event came since the snapshot: retry the syscall
+      return false;
+    }
+    self->waiting_on = dir_ == IoDir::kRead ? "io read" : "io write";
+    slot_->waiter_[d] = &waiter_;
+    published_ = true;
+    if (!arm_current(waiter_, h)) {  // cancelled: await_resume throws
+      slot_->waiter_[d] = nullptr;
+      published_ = false;
+      return false;
+    }
+  }
+  if (deadline_.is_never()) return true;
+  entry_.owner = this;
+  entry_.deadline_ms = to_ms(deadline_.instant());
+  entry_.fire = &ReadyAwaiter::fire;
+  if (core_->add_timer(&entry_)) {
+    timer_armed_ = true;
+    return true;
+  }
+  // The deadline has already passed: time out now, unless an event or a canceller claimed first
+  // (then its wake is on the way and we must suspend to receive it).
+  if (waiter_.claim_notify()) {
+    timed_out_ = true;
+    return false;
+  }
+  return true;
+}
+
+bool ReadyAwaiter::await_resume() {
+  if (resolved_now_) return true;
+  TaskHeader* self = current_task();
+  self->waiting_on = nullptr;
+  disarm(waiter_);
+  if (timer_armed_) {
+    core_->remove_timer(&entry_);
+    timer_armed_ = false;
+  }
+  unpublish();
+  if (waiter_.state() != Waiter::kNotified) throw Cancelled();
+  return !timed_out_;
+}
+
+// ---- AsyncFd ----
+
+AsyncFd::AsyncFd(int fd, FdKind kind, std::string label) : fd_(fd), kind_(kind), label_(std::move(label)) {
+  core_ = RuntimeCore::current();
+  if (!core_) {
+    ::close(fd);
+    fd_ = -1;
+    throw Error("tether I/O object created outside a runtime");
+  }
+  io_backend_check(*core_);
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags >= 0 && !(flags & O_NONBLOCK)) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  slot_ = slab().take();
+  slot_->reset();  // step 1
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = static_cast<EventSource*>(slot_);
+  if (::epoll_ctl(core_->driver().epoll_fd(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+    int err = errno;
+    slab().give_back(slot_);
+    slot_ = nullptr;
+    ::close(fd);
+    fd_ = -1;
+    throw io::Error(err, "register fd with epoll");
+  }
+}
+
+AsyncFd::AsyncFd(AsyncFd&& o) noexcept
+    : fd_(std::exchange(o.fd_, -1)),
+      kind_(o.kind_),
+      slot_(std::exchange(o.slot_, nullptr)),
+      core_(o.core_),
+      label_(std::move(o.label_)) {}
+
+AsyncFd& AsyncFd::operator=(AsyncFd&& o) noexcept {
+  if (this != &o) {
+    close();
+    fd_ = std::exchange(o.fd_, -1);
+    kind_ = o.kind_;
+    slot_ = std::exchange(o.slot_, nullptr);
+    core_ = o.core_;
+    label_ = std::move(o.label_);
+  }
+  return *this;
+}
+
+void AsyncFd::close() noexcept {
+  if (fd_ < 0) return;
+  if (slot_) {
+    ::epoll_ctl(core_->driver().epoll_fd(), EPOLL_CTL_DEL, fd_, nullptr);  // step 6
+    slab().give_back(slot_);
+    slot_ = nullptr;
+  }
+  ::close(fd_);
+  fd_ = -1;
+}
+
+std::uint64_t AsyncFd::snapshot(IoDir dir) const noexcept {
+  // acquire: pairs with the release store in on_events().
+  return slot_->word_[static_cast<int>(dir)].load(std::memory_order_acquire);
+}
+
+void AsyncFd::clear_ready(IoDir dir, std::uint64_t snap, bool would_block) noexcept {
+  std::uint64_t clear = would_block ? (IoSlot::kReady | IoSlot::kClosed) : IoSlot::kReady;
+  std::lock_guard g(slot_->mu_);
+  auto& word = slot_->word_[static_cast<int>(dir)];
+  // relaxed load under mu_ (all writers hold it); release store pairs with snapshot().
+  if (word.load(std::memory_order_relaxed) == snap) word.store(snap & ~clear, std::memory_order_release);
+}
+
+std::string AsyncFd::describe(const char* op) const {
+  std::string target = label_;
+  if (target.empty() && fd_ >= 0 && kind_ != FdKind::kPipe && kind_ != FdKind::kSignal) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    int r = kind_ == FdKind::kListener ? ::getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len)
+                                       : ::getpeername(fd_, reinterpret_cast<sockaddr*>(&ss), &len);
+    if (r != 0 && kind_ == FdKind::kDatagram) {  // unconnected: name the local end
+      len = sizeof ss;
+      r = ::getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len);
+    }
+    if (r == 0) target = io::SocketAddress(reinterpret_cast<sockaddr*>(&ss), len).to_string();
+  }
+  if (target.empty()) target = "fd " + std::to_string(fd_);
+  return std::string(op) + preposition(op) + target;
+}
+
+namespace {
+
+bool would_block(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
+
+}  // namespace
+
+Task<std::size_t> AsyncFd::read_some(void* data, std::size_t n, Deadline deadline, const char* op) {
+  bool socket = kind_ != FdKind::kPipe && kind_ != FdKind::kSignal;
+  for (;;) {
+    std::uint64_t snap = snapshot(IoDir::kRead);
+    if (is_ready(snap) && may_consume()) {  // waiter.hpp rule 4: never consume in a losing branch
+      ssize_t r = socket ? ::recv(fd_, data, n, 0) : ::read(fd_, data, n);
+      if (r >= 0) {
+        // A short read drained a byte stream: the next read waits for an event instead of trying.
+        // (Not for datagrams: a short datagram says nothing about the ones queued behind it.)
+        if (static_cast<std::size_t>(r) < n && r > 0 && kind_ != FdKind::kDatagram) clear_ready(IoDir::kRead, snap, false);
+        if (!consume_budget()) co_await yield_now();
+        co_return static_cast<std::size_t>(r);
+      }
+      int e = errno;
+      if (e == EINTR) continue;
+      if (!would_block(e)) throw io::Error(e, describe(op));
+      clear_ready(IoDir::kRead, snap);
+      continue;
+    }
+    if (!co_await wait(IoDir::kRead, snap, deadline)) throw TimedOut(describe(op));
+  }
+}
+
+Task<std::size_t> AsyncFd::write_some(const void* data, std::size_t n, Deadline deadline, const char* op) {
+  bool socket = kind_ != FdKind::kPipe && kind_ != FdKind::kSignal;
+  for (;;) {
+    std::uint64_t snap = snapshot(IoDir::kWrite);
+    if (is_ready(snap)) {
+      ssize_t r = socket ? ::send(fd_, data, n, MSG_NOSIGNAL) : ::write(fd_, data, n);
+      if (r >= 0) {
+        if (static_cast<std::size_t>(r) < n) clear_ready(IoDir::kWrite, snap, false);  // the buffer is full
+        if (!consume_budget()) co_await yield_now();
+        co_return static_cast<std::size_t>(r);
+      }
+      int e = errno;
+      if (e == EINTR) continue;
+      if (!would_block(e)) throw io::Error(e, describe(op));
+      clear_ready(IoDir::kWrite, snap);
+      continue;
+    }
+    if (!co_await wait(IoDir::kWrite, snap, deadline)) throw TimedOut(describe(op));
+  }
+}
+
+Task<void> AsyncFd::read_exact(void* data, std::size_t n, Deadline deadline, const char* op) {
+  auto* p = static_cast<char*>(data);
+  std::size_t got = 0;
+  while (got < n) {
+    std::size_t r = co_await read_some(p + got, n - got, deadline, op);
+    if (r == 0) {
+      throw io::Error(io::ErrorKind::kUnexpectedEof, describe(op),
+                      "end of stream after " + std::to_string(got) + " of " + std::to_string(n) + " bytes");
+    }
+    got += r;
+  }
+}
+
+Task<void> AsyncFd::write_all(const void* data, std::size_t n, Deadline deadline, const char* op) {
+  auto* p = static_cast<const char*>(data);
+  std::size_t put = 0;
+  while (put < n) put += co_await write_some(p + put, n - put, deadline, op);
+}
+
+Deadline default_io_deadline() noexcept {
+  RuntimeCore* core = RuntimeCore::current();
+  return Deadline::after(core ? core->options().io_timeout : std::chrono::milliseconds(30'000));
+}
+
+}  // namespace tether::detail
+
+namespace tether::io {
+
+Deadline IoTimeout::deadline() const noexcept {
+  switch (kind_) {
+    case Kind::kNever:
+      return Deadline::never();
+    case Kind::kAfter:
+      return Deadline::after(d_);
+    case Kind::kRuntime:
+      break;
+  }
+  return detail::default_io_deadline();
+}
+
+}  // namespace tether::io

@@ -1,0 +1,132 @@
+// JoinHandle: values, exceptions, abort, detach and the error log for unobserved failures.
+#include "tether/core/join_handle.hpp"
+
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <type_traits>
+
+#include "test_support.hpp"
+#include "tether/core/runtime.hpp"
+#include "tether/core/yield.hpp"
+#include "tether/time/sleep.hpp"
+#include "tether/core/this_task.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using tether::JoinHandle;
+using tether::Runtime;
+using tether::Task;
+
+static_assert(!std::is_copy_constructible_v<JoinHandle<int>>);
+static_assert(std::is_nothrow_move_constructible_v<JoinHandle<int>>);
+
+Task<int> value(int v) { co_return v; }
+Task<int> failing() {
+  throw std::runtime_error("boom");
+  co_return 0;
+}
+
+TEST(JoinHandleTest, AwaitGivesValueOrRethrows) {
+  Runtime rt({.workers = 2});
+  auto root = []() -> Task<void> {
+    EXPECT_EQ(co_await tether::spawn(value(3)), 3);
+    EXPECT_THROW(co_await tether::spawn(failing()), std::runtime_error);
+  };
+  rt.block_on(root());
+}
+
+// Property: abort() on a task that has not started means it never runs, and its join reports
+// Cancelled.
+TEST(JoinHandleTest, AbortBeforeStartNeverRuns) {
+  Runtime rt({.flavor = tether::Flavor::kCurrentThread});
+  bool ran = false;
+  auto root = [&]() -> Task<void> {
+    auto h = tether::spawn([](bool* ran) -> Task<void> {
+      *ran = true;
+      co_return;
+    }(&ran));
+    h.abort();  // single-threaded: the task cannot have started yet
+    EXPECT_THROW(co_await h, tether::Cancelled);
+  };
+  rt.block_on(root());
+  EXPECT_FALSE(ran);
+}
+
+TEST(JoinHandleTest, AbortWakesASuspendedTask) {
+  Runtime rt({.workers = 2});
+  auto root = []() -> Task<void> {
+    auto h = tether::spawn([]() -> Task<void> { co_await tether::sleep(1h); }());
+    co_await tether::yield_now();
+    h.abort();
+    EXPECT_THROW(co_await h, tether::Cancelled);
+  };
+  rt.block_on(root());
+}
+
+// Property: a detached task that fails is logged at error level with its name; nothing is silent.
+TEST(JoinHandleTest, DetachedFailureReachesTheLog) {
+  tether::test::LogCapture log;
+  {
+    Runtime rt({.workers = 2, .logger = log.logger});
+    auto root = [](Runtime* rt) -> Task<void> {
+      tether::spawn(failing(), {.name = "doomed"}).detach();
+      while (rt->metrics().tasks_failed < 1) co_await tether::yield_now();  // it has run and failed
+    };
+    rt.block_on(root(&rt));
+  }
+  EXPECT_TRUE(log.contains("error task")) << "log lines: " << log.lines().size();
+  EXPECT_TRUE(log.contains("'doomed' failed and nobody awaited it: boom"));
+}
+
+TEST(JoinHandleTest, DroppedHandleOfFailedTaskIsLogged) {
+  tether::test::LogCapture log;
+  {
+    Runtime rt({.flavor = tether::Flavor::kCurrentThread, .logger = log.logger});
+    auto root = []() -> Task<void> {
+      auto h = tether::spawn(failing(), {.name = "ignored"});
+      while (!h.is_finished()) co_await tether::yield_now();
+    };  // h dropped here without being awaited
+    rt.block_on(root());
+  }
+  EXPECT_TRUE(log.contains("'ignored' failed and nobody awaited it"));
+}
+
+TEST(JoinHandleTest, AwaitedFailureIsNotLoggedAsUnobserved) {
+  tether::test::LogCapture log;
+  {
+    Runtime rt({.workers = 2, .logger = log.logger});
+    auto root = []() -> Task<void> {
+      try {
+        co_await tether::spawn(failing());
+      } catch (const std::runtime_error&) {
+      }
+    };
+    rt.block_on(root());
+  }
+  EXPECT_FALSE(log.contains("nobody awaited"));
+}
+
+TEST(JoinHandleTest, LifecycleIsLoggedAtDebug) {
+  tether::test::LogCapture log;
+  {
+    Runtime rt({.flavor = tether::Flavor::kCurrentThread, .logger = log.logger});
+    rt.block_on([]() -> Task<void> { co_await tether::spawn(value(1), {.name = "worker-7"}); }());
+  }
+  EXPECT_TRUE(log.contains("debug task"));
+  EXPECT_TRUE(log.contains("'worker-7' spawned"));
+  EXPECT_TRUE(log.contains("'worker-7' completed after"));
+}
+
+TEST(JoinHandleTest, DefaultNameIsTheSpawnLocation) {
+  Runtime rt({.flavor = tether::Flavor::kCurrentThread});
+  auto root = []() -> Task<std::string> {
+    auto h = tether::spawn([]() -> Task<std::string> { co_return tether::this_task::name(); }());
+    co_return co_await h;
+  };
+  std::string name = rt.block_on(root());
+  EXPECT_NE(name.find("join_handle_test.cpp:"), std::string::npos) << name;
+}
+
+}  // namespace

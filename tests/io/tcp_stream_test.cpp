@@ -1,0 +1,206 @@
+// TcpStream: echo, deadlines, named faults, backpressure; each against both backends.
+#include "tether/io/net/tcp_stream.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "io_test_support.hpp"
+#include "tether/core/runtime.hpp"
+#include "tether/core/spawn.hpp"
+#include "tether/io/error.hpp"
+#include "tether/io/net/tcp_listener.hpp"
+#include "tether/testing/virtual_runtime.hpp"
+#include "tether/time/sleep.hpp"
+
+using namespace std::chrono_literals;
+using tether::Deadline;
+using tether::Task;
+using tether::io::SocketAddress;
+using tether::io::TcpListener;
+using tether::io::TcpStream;
+
+static_assert(!std::is_copy_constructible_v<TcpStream>);
+static_assert(std::is_nothrow_move_constructible_v<TcpStream>);
+
+namespace {
+
+class TcpStreamTest : public tether::test::IoBackendTest {};
+TETHER_IO_BACKENDS(TcpStreamTest);
+
+Task<void> echo_once(TcpListener& l) {
+  TcpStream s = co_await l.accept(Deadline::after(5s));
+  char buf[256];
+  for (;;) {
+    std::size_t n = co_await s.read(buf);
+    if (n == 0) break;
+    co_await s.write_all(tether::io::ConstBuffer(buf, n));
+  }
+}
+
+// Property: bytes written by the client come back unchanged; EOF after shutdown ends the echo.
+TEST_P(TcpStreamTest, EchoRoundTripAndEndOfStream) {
+  tether::Runtime rt(options());
+  rt.block_on([]() -> Task<void> {
+    auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
+    auto server = tether::spawn(echo_once(l));
+    TcpStream c = co_await TcpStream::connect(l.local_address(), Deadline::after(5s));
+    c.set_nodelay(true);
+    EXPECT_TRUE(c.nodelay());
+    EXPECT_EQ(c.peer_address(), l.local_address());
+    co_await c.write_all("hello tether");
+    std::string back(12, '\0');
+    co_await c.read_exact(back);
+    EXPECT_EQ(back, "hello tether");
+    c.shutdown();
+    char one;
+    EXPECT_EQ(co_await c.read(tether::io::MutableBuffer(&one, 1)), 0u);
+    co_await server;
+  }());
+}
+
+// Property: connecting to a port nobody listens on is the named outcome kConnectionRefused.
+TEST_P(TcpStreamTest, ConnectRefusedIsNamed) {
+  tether::Runtime rt(options());
+  rt.block_on([]() -> Task<void> {
+    std::uint16_t port;
+    {
+      auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
+      port = l.local_address().port();
+    }
+    try {
+      co_await TcpStream::connect(SocketAddress::loopback_v4(port), Deadline::after(5s));
+      ADD_FAILURE() << "connected to a closed port";
+    } catch (const tether::io::Error& e) {
+      EXPECT_EQ(e.kind(), tether::io::ErrorKind::kConnectionRefused);
+      EXPECT_NE(std::string(e.what()).find("connect to 127.0.0.1:"), std::string::npos) << e.what();
+    }
+  }());
+}
+
+// Property: a peer that accepts and then says nothing trips the read deadline, and TimedOut names
+// the operation and the peer.
+TEST_P(TcpStreamTest, SilentPeerTripsReadDeadline) {
+  tether::Runtime rt(options());
+  rt.block_on([]() -> Task<void> {
+    auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
+    TcpStream c = co_await TcpStream::connect(l.local_address(), Deadline::after(5s));
+    TcpStream s = co_await l.accept(Deadline::after(5s));  // accepted, never written to
+    char buf[16];
+    auto t0 = std::chrono::steady_clock::now();
+    try {
+      co_await c.read(buf, Deadline::after(100ms));
+      ADD_FAILURE() << "read returned from a silent peer";
+    } catch (const tether::TimedOut& e) {
+      std::string expect = "timed out: read from " + l.local_address().to_string();
+      EXPECT_EQ(std::string(e.what()), expect);
+    }
+    auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_GE(took, 90ms);
+    EXPECT_LT(took, 2s);
+  }());
+}
+
+// Property: the object's default (IoTimeout) applies when no deadline is given, and waiting on the
+// virtual clock makes a one-hour timeout take no real time.
+TEST(TcpStreamVirtualTest, DefaultTimeoutOnVirtualClock) {
+  tether::testing::VirtualRuntime rt({.runtime = {.io_timeout = std::chrono::hours(1)}});
+  auto t0 = std::chrono::steady_clock::now();
+  rt.block_on([]() -> Task<void> {
+    auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
+    TcpStream c = co_await TcpStream::connect(l.local_address());
+    TcpStream s = co_await l.accept();
+    char buf[16];
+    EXPECT_THROW(co_await c.read(buf), tether::TimedOut);  // io_timeout: 1 h of virtual time
+    c.set_timeout(tether::io::IoTimeout::after(5s));
+    auto v0 = tether::Clock::now();
+    EXPECT_THROW(co_await c.read(buf), tether::TimedOut);
+    EXPECT_EQ(tether::Clock::now() - v0, 5s);
+  }());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+}
+
+// Property: the stream ending in the middle of read_exact is kUnexpectedEof, not a hang or a short
+// read; a reset by the peer is kConnectionReset.
+TEST_P(TcpStreamTest, EofInReadExactAndResetAreNamed) {
+  tether::Runtime rt(options());
+  rt.block_on([]() -> Task<void> {
+    auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
+    TcpStream c = co_await TcpStream::connect(l.local_address(), Deadline::after(5s));
+    {
+      TcpStream s = co_await l.accept(Deadline::after(5s));
+      co_await s.write_all("abc");
+    }  // closed after three bytes
+    char buf[10];
+    try {
+      co_await c.read_exact(buf, Deadline::after(5s));
+      ADD_FAILURE();
+    } catch (const tether::io::Error& e) {
+      EXPECT_EQ(e.kind(), tether::io::ErrorKind::kUnexpectedEof) << e.what();
+    }
+
+    TcpStream c2 = co_await TcpStream::connect(l.local_address(), Deadline::after(5s));
+    {
+      TcpStream s = co_await l.accept(Deadline::after(5s));
+      linger lg{1, 0};  // close with RST
+      ::setsockopt(s.native_handle(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    co_await tether::sleep(20ms);
+    try {
+      co_await c2.read(buf, Deadline::after(5s));
+      ADD_FAILURE();
+    } catch (const tether::io::Error& e) {
+      EXPECT_EQ(e.kind(), tether::io::ErrorKind::kConnectionReset) << e.what();
+    }
+  }());
+}
+
+// Property: a reader that does not read makes the writer wait (its write times out with the bytes
+// accepted bounded by the kernel's socket buffers) instead of buffering without bound; once the
+// reader drains, every byte arrives.
+TEST_P(TcpStreamTest, SlowReaderMakesWriterWait) {
+  tether::Runtime rt(options());
+  rt.block_on([]() -> Task<void> {
+    auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
+    TcpStream c = co_await TcpStream::connect(l.local_address(), Deadline::after(5s));
+    TcpStream s = co_await l.accept(Deadline::after(5s));
+    constexpr std::size_t kTotal = 64u << 20;
+    std::vector<char> chunk(64 << 10, 'x');
+    std::size_t written = 0;
+    bool waited = false;
+    // Phase 1: nobody reads. The writer fills the socket buffers, then waits and times out.
+    try {
+      while (written < kTotal) written += co_await c.write(chunk, Deadline::after(100ms));
+    } catch (const tether::TimedOut&) {
+      waited = true;
+    }
+    EXPECT_TRUE(waited);
+    EXPECT_LT(written, kTotal);
+    EXPECT_LT(written, 32u << 20) << "bytes accepted without a reader";
+    // Phase 2: a slow reader drains; the writer finishes another 4 MiB.
+    std::size_t target = written + (4u << 20);
+    struct Reader {
+      static Task<std::size_t> run(TcpStream& s, std::size_t want) {
+        std::vector<char> buf(256 << 10);
+        std::size_t got = 0;
+        while (got < want) {
+          std::size_t n = co_await s.read(buf, Deadline::after(10s));
+          if (n == 0) break;
+          got += n;
+        }
+        co_return got;
+      }
+    };
+    auto reader = tether::spawn(Reader::run(s, target));
+    while (written < target) {
+      written += co_await c.write(tether::io::ConstBuffer(chunk.data(), std::min(chunk.size(), target - written)),
+                                  Deadline::after(10s));
+    }
+    EXPECT_EQ(co_await reader, target);
+  }());
+}
+
+}  // namespace
