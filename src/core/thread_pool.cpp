@@ -86,6 +86,7 @@ bool ThreadPool::cancel(PoolJob* job) {
       cv_.notify_one();
     }
   } else if (!(job->stage == PoolJob::Stage::kWaitingRoom && drop_from(submitters_))) {
+    job->abandoned = true;  // rule 4
     return false;
   }
   job->stage = PoolJob::Stage::kDone;
@@ -124,8 +125,11 @@ void ThreadPool::worker_loop(Worker* self) {
     job->run();
     g.lock();
     job->stage = PoolJob::Stage::kDone;
+    // Rule 4: claimed under mu_, so a cancelled awaiter cannot leave (and free its task) meanwhile.
+    // Once claimed, the task stays suspended until this thread wakes it.
+    bool notified = !job->abandoned && job->waiter.claim_notify();
     g.unlock();
-    if (job->waiter.claim_notify()) job->waiter.wake();
+    if (notified) job->waiter.wake();
     job->release();
     g.lock();
   }

@@ -9,6 +9,9 @@
 //  2. When a thread takes a job from queue_, the oldest waiting submitter's job moves into queue_.
 //  3. A cancelled awaiter removes a job that has not started (nothing ran); a running job finishes
 //     and its result is dropped with the last reference (jobs are reference counted).
+//  4. cancel() on a running job marks it abandoned: its awaiter (and the task that owns the waiter)
+//     may be gone once cancel() returns, so the pool thread claims the waiter only under mu_ and
+//     only if the job is not abandoned.
 #pragma once
 
 #include <chrono>
@@ -39,6 +42,7 @@ class PoolJob {
 
   Waiter waiter;               // completion: claimed by the pool thread after run()
   Stage stage = Stage::kNew;   // guarded by the pool's mu_
+  bool abandoned = false;      // guarded by the pool's mu_ (rule 4)
 
  private:
   Atomic<std::uint32_t> refs_{1};
@@ -58,7 +62,8 @@ class ThreadPool {
 
   // Queues `job` (taking a reference) if there is room; otherwise records it as waiting for room.
   void submit(PoolJob* job);
-  // Removes a job that has not started. Returns false if it is running or done.
+  // Removes a job that has not started. Returns false if it is running or done; then the pool no
+  // longer touches the job's waiter (rule 4).
   bool cancel(PoolJob* job);
 
   std::size_t threads() const;
