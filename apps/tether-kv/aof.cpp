@@ -1,12 +1,12 @@
 // AOF replay and compaction: see aof.hpp.
 #include "aof.hpp"
 
+#include <unistd.h>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <memory>
-#include <unistd.h>
 
 namespace tether::kv {
 
@@ -14,7 +14,7 @@ namespace {
 
 ParserOptions aof_parser_options() {
   ParserOptions o;
-  o.allow_inline = false;  // every AOF record is a multibulk
+  o.allow_inline = false;                                      // every AOF record is a multibulk
   o.max_array_elements = static_cast<std::size_t>(INT32_MAX);  // MSET records can be long
   return o;
 }
@@ -34,8 +34,7 @@ bool AofReplayer::feed(std::string_view chunk) {
       case RequestParser::Status::kNeedMore:
         return true;
       case RequestParser::Status::kError:
-        result_.error = "corrupt AOF at offset " + std::to_string(record_at) + ": " +
-                        parser_.error_message();
+        result_.error = "corrupt AOF at offset " + std::to_string(record_at) + ": " + parser_.error_message();
         return false;
       case RequestParser::Status::kCommand:
         break;
@@ -43,9 +42,8 @@ bool AofReplayer::feed(std::string_view chunk) {
     scratch_.clear();
     const auto kind = keyspace_.execute(args_, ctx, scratch_);
     if (kind == Execution::Kind::kServer || (!scratch_.empty() && scratch_[0] == '-')) {
-      std::string why = kind == Execution::Kind::kServer
-                            ? "'" + std::string(args_[0]) + "' is not a keyspace command"
-                            : scratch_.substr(1, scratch_.size() - 3);
+      std::string why = kind == Execution::Kind::kServer ? "'" + std::string(args_[0]) + "' is not a keyspace command"
+                                                         : scratch_.substr(1, scratch_.size() - 3);
       result_.error = "corrupt AOF at offset " + std::to_string(record_at) + ": record " +
                       std::to_string(result_.records + 1) + " failed: " + why;
       return false;
@@ -63,8 +61,7 @@ AofLoadResult AofReplayer::finish() {
   return result_;
 }
 
-AofLoadResult load_aof_file(const std::string& path, Keyspace& keyspace, Millis now,
-                            bool truncate_torn_tail) {
+AofLoadResult load_aof_file(const std::string& path, Keyspace& keyspace, Millis now, bool truncate_torn_tail) {
   AofReplayer replayer(keyspace, now);
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) {
@@ -97,8 +94,8 @@ AofLoadResult load_aof_file(const std::string& path, Keyspace& keyspace, Millis 
   return r;
 }
 
-std::size_t dump_shard(const Shard& shard, Millis now, std::string& out,
-                       const std::function<void(std::string&)>& flush, std::size_t flush_at) {
+std::size_t dump_shard(const Shard& shard, Millis now, std::string& out, const std::function<void(std::string&)>& flush,
+                       std::size_t flush_at) {
   std::size_t written = 0;
   shard.for_each([&](const Shard::Entry& e) {
     if (e.expire_at != kNoExpiry && now > e.expire_at) return;
@@ -108,8 +105,7 @@ std::size_t dump_shard(const Shard& shard, Millis now, std::string& out,
     } else {
       char num[24];
       const auto res = std::to_chars(num, num + sizeof(num), e.expire_at);
-      const std::string_view rec[] = {"SET", e.key, e.value, "PXAT",
-                                      {num, static_cast<std::size_t>(res.ptr - num)}};
+      const std::string_view rec[] = {"SET", e.key, e.value, "PXAT", {num, static_cast<std::size_t>(res.ptr - num)}};
       append_command(out, rec);
     }
     ++written;

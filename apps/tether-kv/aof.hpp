@@ -84,7 +84,6 @@ class AofReplayer {
 // large shard is dumped with bounded memory. Returns the number of keys written.
 // The shard must not change during the dump (run it on the shard's owner, or on a snapshot).
 std::size_t dump_shard(const Shard& shard, Millis now, std::string& out,
-                       const std::function<void(std::string&)>& flush = {},
-                       std::size_t flush_at = 1024 * 1024);
+                       const std::function<void(std::string&)>& flush = {}, std::size_t flush_at = 1024 * 1024);
 
 }  // namespace tether::kv

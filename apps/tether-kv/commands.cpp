@@ -20,12 +20,11 @@ namespace tether::kv {
 namespace {
 
 constexpr std::array<std::string_view, 43> kCommandNames = {
-    "ping",    "echo",    "select",   "dbsize",    "flushdb",  "flushall",    "get",          "set",
-    "mget",    "mset",    "setnx",    "getset",    "getdel",   "del",         "unlink",       "exists",
-    "incr",    "decr",    "incrby",   "decrby",    "append",   "strlen",      "expire",       "pexpire",
-    "expireat", "pexpireat", "ttl",   "pttl",      "persist",  "type",        "keys",         "scan",
-    "quit",    "info",    "publish",  "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "command",
-    "client",  "config",  "hello"};
+    "ping",        "echo",       "select",       "dbsize",  "flushdb", "flushall", "get",      "set",       "mget",
+    "mset",        "setnx",      "getset",       "getdel",  "del",     "unlink",   "exists",   "incr",      "decr",
+    "incrby",      "decrby",     "append",       "strlen",  "expire",  "pexpire",  "expireat", "pexpireat", "ttl",
+    "pttl",        "persist",    "type",         "keys",    "scan",    "quit",     "info",     "publish",   "subscribe",
+    "unsubscribe", "psubscribe", "punsubscribe", "command", "client",  "config",   "hello"};
 
 std::string lower(std::string_view s) {
   std::string r(s);
@@ -129,8 +128,7 @@ Task<std::string> info_text(ServerContext& ctx, std::string section) {
     line(s, "aof_appendfsync", std::string(fsync_name(ctx.config.appendfsync)));
     line(s, "aof_rewrite_in_progress", st.aof_rewrite_in_progress.load(std::memory_order_relaxed) ? 1 : 0);
     line(s, "aof_rewrites", read(st.aof_rewrites));
-    line(s, "aof_last_write_status",
-         std::string(st.aof_last_write_ok.load(std::memory_order_relaxed) ? "ok" : "err"));
+    line(s, "aof_last_write_status", std::string(st.aof_last_write_ok.load(std::memory_order_relaxed) ? "ok" : "err"));
     line(s, "aof_current_size", read(st.aof_current_size));
     line(s, "aof_base_size", read(st.aof_base_size));
     line(s, "aof_fsyncs", read(st.aof_fsyncs));
@@ -162,8 +160,9 @@ Task<std::string> info_text(ServerContext& ctx, std::string section) {
   if (want("keyspace")) {
     std::uint64_t keys = 0, expires = 0;
     for (auto& shard : ctx.shards) {
-      auto [k, e] = co_await shard->with(
-          [](ShardCell& c) { return std::pair<std::size_t, std::size_t>{c.shard.size(), c.shard.keys_with_ttl()}; });
+      auto [k, e] = co_await shard->with([](ShardCell& c) {
+        return std::pair<std::size_t, std::size_t>{c.shard.size(), c.shard.keys_with_ttl()};
+      });
       keys += k;
       expires += e;
     }
@@ -225,8 +224,7 @@ void config_command(ServerContext& ctx, std::span<const std::string_view> args, 
     for (std::size_t i = 2; i < args.size(); ++i) {
       const std::string pattern = lower(args[i]);
       for (auto& p : params) {
-        if (glob_match(pattern, p.first) &&
-            std::find(hits.begin(), hits.end(), &p) == hits.end()) {
+        if (glob_match(pattern, p.first) && std::find(hits.begin(), hits.end(), &p) == hits.end()) {
           hits.push_back(&p);
         }
       }

@@ -88,10 +88,7 @@ Task<void> push_loop(ServerContext& ctx, io::TcpStream& stream, std::shared_ptr<
 class Connection {
  public:
   Connection(ServerContext& ctx, io::TcpStream& stream, std::uint64_t id)
-      : ctx_(ctx),
-        stream_(stream),
-        id_(id),
-        parser_(ParserOptions{.max_bulk_length = ctx.config.proto_max_bulk_len}) {}
+      : ctx_(ctx), stream_(stream), id_(id), parser_(ParserOptions{.max_bulk_length = ctx.config.proto_max_bulk_len}) {}
 
   // Reads and serves until the client leaves, QUITs, errs, idles out, or the task is cancelled.
   Task<void> run() {
@@ -185,8 +182,9 @@ class Connection {
     Execution ex(args_, ctx_.shards.size());
     const CommandSpec* spec = ex.spec();
     if (spec != nullptr && subscribed() && !allowed_while_subscribed(spec->id)) {
-      append_error(out_, "ERR Can't execute '" + std::string(spec->name) +
-                             "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
+      append_error(out_,
+                   "ERR Can't execute '" + std::string(spec->name) +
+                       "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
       co_return;
     }
     switch (ex.kind()) {
@@ -240,12 +238,11 @@ class Connection {
       }
       bool logged = co_await ctx_.shards[i]->with([&](ShardCell& cell) {
         std::string record;
-        ExecContext ec{.now = now, .aof = log ? &record : nullptr,
-                       .max_string_length = ctx_.config.proto_max_bulk_len};
+        ExecContext ec{.now = now, .aof = log ? &record : nullptr, .max_string_length = ctx_.config.proto_max_bulk_len};
         ex.run(i, cell.shard, ec);
         if (record.empty()) return false;
-        std::move(*permit).send(AofMsg{.kind = AofMsg::Kind::kRecord, .shard = i, .seq = ++cell.aof_seq,
-                                       .data = std::move(record)});
+        std::move(*permit).send(
+            AofMsg{.kind = AofMsg::Kind::kRecord, .shard = i, .seq = ++cell.aof_seq, .data = std::move(record)});
         return true;
       });
       wrote_aof_ = wrote_aof_ || logged;
@@ -277,8 +274,8 @@ class Connection {
         }
         cell.shard.clear();
         if (record.empty()) return false;
-        std::move(*permit).send(AofMsg{.kind = AofMsg::Kind::kRecord, .shard = i, .seq = ++cell.aof_seq,
-                                       .data = std::move(record)});
+        std::move(*permit).send(
+            AofMsg{.kind = AofMsg::Kind::kRecord, .shard = i, .seq = ++cell.aof_seq, .data = std::move(record)});
         return true;
       });
       wrote_aof_ = wrote_aof_ || logged;

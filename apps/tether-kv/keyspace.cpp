@@ -769,8 +769,7 @@ void Execution::run_one(Shard& shard, const ExecContext& ctx) {
         reply_error(kNotInteger);
         return;
       }
-      if ((incr < 0 && value < 0 && incr < INT64_MIN - value) ||
-          (incr > 0 && value > 0 && incr > INT64_MAX - value)) {
+      if ((incr < 0 && value < 0 && incr < INT64_MIN - value) || (incr > 0 && value > 0 && incr > INT64_MAX - value)) {
         reply_error("ERR increment or decrement would overflow");
         return;
       }
@@ -870,8 +869,7 @@ void Execution::run_one(Shard& shard, const ExecContext& ctx) {
       const Millis current = e->expire_at;
       // No TTL counts as an infinite one: GT never beats it, LT always does.
       if ((nx && current != kNoExpiry) || (xx && current == kNoExpiry) ||
-          (gt && (current == kNoExpiry || when <= current)) ||
-          (lt && current != kNoExpiry && when >= current)) {
+          (gt && (current == kNoExpiry || when <= current)) || (lt && current != kNoExpiry && when >= current)) {
         append_integer(r, 0);
         return;
       }
@@ -1110,8 +1108,7 @@ std::size_t Keyspace::size() const noexcept {
   return n;
 }
 
-Execution::Kind Keyspace::execute(std::span<const std::string_view> args, const ExecContext& ctx,
-                                  std::string& out) {
+Execution::Kind Keyspace::execute(std::span<const std::string_view> args, const ExecContext& ctx, std::string& out) {
   Execution ex(args, shards_.size());
   if (ex.kind() == Execution::Kind::kServer) return ex.kind();
   for (const std::uint32_t s : ex.shards()) ex.run(s, shards_[s], ctx);

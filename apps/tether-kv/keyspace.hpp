@@ -80,8 +80,8 @@ class Shard {
   // One key. `key` and `hash` must not be modified; change expiry only through the Shard so the
   // TTL index stays right. `value` may be modified in place.
   struct Entry {
-    Entry* next = nullptr;     // bucket chain
-    std::uint64_t hash = 0;    // hash_key(key), kept to rehash and to compare cheaply
+    Entry* next = nullptr;   // bucket chain
+    std::uint64_t hash = 0;  // hash_key(key), kept to rehash and to compare cheaply
     Millis expire_at = kNoExpiry;
     std::size_t ttl_slot = 0;  // position in ttl_index_ while expire_at != kNoExpiry
     std::string key;
@@ -139,41 +139,78 @@ class Shard {
   void free_all() noexcept;
   static std::uint64_t next_cursor(std::uint64_t cursor, std::uint64_t mask) noexcept;
 
-  std::vector<Entry*> buckets_;      // size is zero or a power of two
+  std::vector<Entry*> buckets_;  // size is zero or a power of two
   std::size_t size_ = 0;
-  std::vector<Entry*> ttl_index_;    // every entry with a TTL, for sampling
+  std::vector<Entry*> ttl_index_;              // every entry with a TTL, for sampling
   std::uint64_t rng_ = 0x9e3779b97f4a7c15ULL;  // xorshift state for expire_sample
 };
 
 // How the server must carry out a command (CommandSpec::route).
 enum class Route : std::uint8_t {
-  kNoKey,     // answered without the keyspace (PING, ECHO, SELECT)
-  kOneKey,    // args[1] is the only key
-  kKeys,      // every argument from 1 is a key (DEL, EXISTS, MGET), or every other (MSET)
-  kAllShards, // DBSIZE, FLUSHDB/FLUSHALL, KEYS
-  kScan,      // one shard per call, chosen by the cursor
-  kServer,    // connection-level command the host implements (QUIT, INFO, pub/sub, ...)
+  kNoKey,      // answered without the keyspace (PING, ECHO, SELECT)
+  kOneKey,     // args[1] is the only key
+  kKeys,       // every argument from 1 is a key (DEL, EXISTS, MGET), or every other (MSET)
+  kAllShards,  // DBSIZE, FLUSHDB/FLUSHALL, KEYS
+  kScan,       // one shard per call, chosen by the cursor
+  kServer,     // connection-level command the host implements (QUIT, INFO, pub/sub, ...)
 };
 
 // Every command tether-kv knows, keyspace and connection-level alike, so that arity errors and
 // unknown-command errors come from one table.
 enum class CommandId : std::uint8_t {
-  kPing, kEcho, kSelect, kDbsize, kFlushdb, kFlushall,
-  kGet, kSet, kMget, kMset, kSetnx, kGetset, kGetdel, kDel, kUnlink, kExists,
-  kIncr, kDecr, kIncrby, kDecrby, kAppend, kStrlen,
-  kExpire, kPexpire, kExpireat, kPexpireat, kTtl, kPttl, kPersist, kType, kKeys, kScan,
+  kPing,
+  kEcho,
+  kSelect,
+  kDbsize,
+  kFlushdb,
+  kFlushall,
+  kGet,
+  kSet,
+  kMget,
+  kMset,
+  kSetnx,
+  kGetset,
+  kGetdel,
+  kDel,
+  kUnlink,
+  kExists,
+  kIncr,
+  kDecr,
+  kIncrby,
+  kDecrby,
+  kAppend,
+  kStrlen,
+  kExpire,
+  kPexpire,
+  kExpireat,
+  kPexpireat,
+  kTtl,
+  kPttl,
+  kPersist,
+  kType,
+  kKeys,
+  kScan,
   // Connection-level (Route::kServer): the host implements these.
-  kQuit, kInfo, kPublish, kSubscribe, kUnsubscribe, kPsubscribe, kPunsubscribe,
-  kCommand, kClient, kConfig, kHello,
+  kQuit,
+  kInfo,
+  kPublish,
+  kSubscribe,
+  kUnsubscribe,
+  kPsubscribe,
+  kPunsubscribe,
+  kCommand,
+  kClient,
+  kConfig,
+  kHello,
 };
 
 // One row of the command table.
 struct CommandSpec {
   std::string_view name;  // canonical lowercase name, as Redis prints it in errors
   CommandId id;
-  int arity;              // Redis convention: N means exactly N args, -N at least N
+  int arity;  // Redis convention: N means exactly N args, -N at least N
   Route route;
-  bool write;             // modifies the keyspace (may produce an AOF record)
+  bool write;  // modifies the keyspace (may produce an AOF record)
 };
 
 // Case-insensitive lookup; nullptr for an unknown command.
@@ -279,8 +316,7 @@ class Keyspace {
 
   // Runs `args` and appends its reply to `out`. Returns the Execution's kind: for kServer
   // nothing was appended and the host must handle the command itself.
-  Execution::Kind execute(std::span<const std::string_view> args, const ExecContext& ctx,
-                          std::string& out);
+  Execution::Kind execute(std::span<const std::string_view> args, const ExecContext& ctx, std::string& out);
 
  private:
   std::vector<Shard> shards_;

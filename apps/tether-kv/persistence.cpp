@@ -222,8 +222,8 @@ Task<void> aof_rewrite(ServerContext& ctx) {
   const std::string tmp = ctx.aof_path + ".rewrite";
   bool ok = false;
   try {
-    io::File f = co_await io::File::open(
-        tmp, {.read = false, .write = true, .create = true, .truncate = true}, file_deadline());
+    io::File f =
+        co_await io::File::open(tmp, {.read = false, .write = true, .create = true, .truncate = true}, file_deadline());
     std::string buf;
     for (std::size_t i = 0; i < ctx.shards.size(); ++i) {
       buf.clear();

@@ -30,9 +30,7 @@ constexpr std::size_t kInitialCapacity = 16 * 1024;  // one typical socket read 
 // pin its memory for the connection's lifetime.
 constexpr std::size_t kShrinkThreshold = 1024 * 1024;
 
-bool is_c_space(char c) noexcept {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-}
+bool is_c_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; }
 
 int hex_value(char c) noexcept {
   if (c >= '0' && c <= '9') return c - '0';
@@ -177,8 +175,7 @@ RequestParser::Status RequestParser::fail(ProtocolError e, char got) {
 // \<any>; 'single quotes' understand only \'; a closing quote must be followed by whitespace or
 // the line's end; a NUL byte ends the line. Unquoting happens in place: the output never grows
 // past the input, so the arguments become views of the buffer with no allocation.
-RequestParser::Status RequestParser::parse_inline(std::size_t line_end,
-                                                  std::vector<std::string_view>& args) {
+RequestParser::Status RequestParser::parse_inline(std::size_t line_end, std::vector<std::string_view>& args) {
   char* const buf = data_.get();
   std::size_t e = line_end;
   if (e > pos_ && buf[e - 1] == '\r') --e;
@@ -196,19 +193,29 @@ RequestParser::Status RequestParser::parse_inline(std::size_t line_end,
       if (mode == kDouble) {
         if (r == e) return fail(ProtocolError::kUnbalancedQuotes);
         const char c = buf[r];
-        if (c == '\\' && r + 3 < e && buf[r + 1] == 'x' &&
-            hex_value(buf[r + 2]) >= 0 && hex_value(buf[r + 3]) >= 0) {
+        if (c == '\\' && r + 3 < e && buf[r + 1] == 'x' && hex_value(buf[r + 2]) >= 0 && hex_value(buf[r + 3]) >= 0) {
           buf[w++] = static_cast<char>(hex_value(buf[r + 2]) * 16 + hex_value(buf[r + 3]));
           r += 4;
         } else if (c == '\\' && r + 1 < e) {
           char out = buf[r + 1];
           switch (out) {
-            case 'n': out = '\n'; break;
-            case 'r': out = '\r'; break;
-            case 't': out = '\t'; break;
-            case 'b': out = '\b'; break;
-            case 'a': out = '\a'; break;
-            default: break;
+            case 'n':
+              out = '\n';
+              break;
+            case 'r':
+              out = '\r';
+              break;
+            case 't':
+              out = '\t';
+              break;
+            case 'b':
+              out = '\b';
+              break;
+            case 'a':
+              out = '\a';
+              break;
+            default:
+              break;
           }
           buf[w++] = out;
           r += 2;
@@ -309,16 +316,14 @@ RequestParser::Status RequestParser::next(std::vector<std::string_view>& args) {
         const char* cr = find_byte(buf + scan_, buf + end_, '\r');
         if (cr == nullptr) {
           if (end_ - pos_ > options_.max_inline_length) {
-            return fail(array ? ProtocolError::kTooBigMbulkCountString
-                              : ProtocolError::kTooBigBulkCountString);
+            return fail(array ? ProtocolError::kTooBigMbulkCountString : ProtocolError::kTooBigBulkCountString);
           }
           scan_ = end_;
           return Status::kNeedMore;
         }
         const auto cr_at = static_cast<std::size_t>(cr - buf);
         if (cr_at - pos_ > options_.max_inline_length) {  // same rule as above, same reason
-          return fail(array ? ProtocolError::kTooBigMbulkCountString
-                            : ProtocolError::kTooBigBulkCountString);
+          return fail(array ? ProtocolError::kTooBigMbulkCountString : ProtocolError::kTooBigBulkCountString);
         }
         if (cr_at + 1 >= end_) {  // the byte after '\r' has not arrived yet
           scan_ = cr_at;
@@ -412,9 +417,7 @@ void append_error(std::string& out, std::string_view message) {
   p[1] = '\n';
 }
 
-void append_integer(std::string& out, std::int64_t value) {
-  append_prefixed_number(out, ':', value);
-}
+void append_integer(std::string& out, std::int64_t value) { append_prefixed_number(out, ':', value); }
 
 void append_bulk(std::string& out, std::string_view s) {
   char head[24];

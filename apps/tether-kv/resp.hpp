@@ -136,12 +136,12 @@ class RequestParser {
   ParserOptions options_;
   std::unique_ptr<char[]> data_;
   std::size_t capacity_ = 0;
-  std::size_t begin_ = 0;  // start of the request being parsed
-  std::size_t pos_ = 0;    // parse cursor: everything before it has been examined
-  std::size_t scan_ = 0;   // where the search for a line terminator resumes
-  std::size_t end_ = 0;    // end of received bytes
-  std::uint64_t base_offset_ = 0;       // stream offset of data_[0]
-  std::uint64_t consumed_offset_ = 0;   // stream offset just past the last returned command
+  std::size_t begin_ = 0;              // start of the request being parsed
+  std::size_t pos_ = 0;                // parse cursor: everything before it has been examined
+  std::size_t scan_ = 0;               // where the search for a line terminator resumes
+  std::size_t end_ = 0;                // end of received bytes
+  std::uint64_t base_offset_ = 0;      // stream offset of data_[0]
+  std::uint64_t consumed_offset_ = 0;  // stream offset just past the last returned command
   State state_ = State::kIdle;
   std::size_t remaining_ = 0;  // elements of the current multibulk still to read
   std::size_t bulk_len_ = 0;   // length of the bulk string being read

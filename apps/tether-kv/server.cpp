@@ -238,8 +238,8 @@ Task<void> serve_metrics_request(ServerContext& ctx, io::TcpStream stream) {
     char buf[4096];
     (void)co_await stream.read(buf, Deadline::after(2s));
     std::string body = co_await info_text(ctx, "all");
-    std::string resp = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
-                       std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    std::string resp = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) +
+                       "\r\nConnection: close\r\n\r\n" + body;
     co_await stream.write_all(resp, Deadline::after(2s));
   } catch (const Cancelled&) {
     throw;
@@ -273,16 +273,21 @@ Task<int> run_server(const ServerConfig& config, Runtime& runtime, ServerStats& 
     shards.push_back(std::make_unique<sync::Mutex<ShardCell>>(ShardCell{std::move(keyspace.shard(i)), 0}));
   }
   PubSub pubsub(stats);
-  ServerContext ctx{.config = config, .runtime = runtime, .stats = stats, .shards = shards, .pubsub = pubsub,
-                    .aof = std::nullopt, .started_at = std::chrono::steady_clock::now(),
+  ServerContext ctx{.config = config,
+                    .runtime = runtime,
+                    .stats = stats,
+                    .shards = shards,
+                    .pubsub = pubsub,
+                    .aof = std::nullopt,
+                    .started_at = std::chrono::steady_clock::now(),
                     .aof_path = config.dir + "/appendonly.aof"};
 
   io::TcpListener listener = io::TcpListener::bind(io::SocketAddress::from(config.bind, config.port),
                                                    {.max_connections = config.maxclients + 64});
   std::optional<io::TcpListener> metrics_listener;
   if (config.metrics_port) {
-    metrics_listener = io::TcpListener::bind(io::SocketAddress::from(config.bind, *config.metrics_port),
-                                             {.max_connections = 16});
+    metrics_listener =
+        io::TcpListener::bind(io::SocketAddress::from(config.bind, *config.metrics_port), {.max_connections = 16});
   }
 
   TaskTracker background({.name = "background"});
@@ -313,8 +318,7 @@ Task<int> run_server(const ServerConfig& config, Runtime& runtime, ServerStats& 
   int sig = co_await signals.recv(Deadline::never());
   const auto shutdown_started = std::chrono::steady_clock::now();
   const auto grace_deadline = Deadline::after(config.shutdown_grace);
-  log_line('#', std::string("Received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
-                    " scheduling shutdown...");
+  log_line('#', std::string("Received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + " scheduling shutdown...");
   spawn(exit_on_second_signal(std::move(signals)), {.name = "second signal"}).detach();
 
   // 1. Stop accepting.
@@ -366,7 +370,8 @@ Task<int> run_server(const ServerConfig& config, Runtime& runtime, ServerStats& 
   }
 
   // 5. Report.
-  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - shutdown_started);
+  auto took =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - shutdown_started);
   log_line('#', "Shutdown report: " + std::to_string(clients_at_shutdown) + " client(s) closed, " +
                     std::to_string(read(stats.commands_processed)) + " commands served, AOF " +
                     (ctx.config.appendonly ? (log_ok ? "flushed and fsynced" : "NOT fully synced") : "disabled") +

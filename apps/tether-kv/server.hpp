@@ -80,8 +80,8 @@ struct ServerConfig {
   // Compaction: rewrite once the log is larger than this and has doubled since the last rewrite.
   std::uint64_t aof_rewrite_min_size = 64u * 1024 * 1024;
   // Bounded buffers.
-  std::size_t aof_queue = 4096;           // AOF records waiting for the writer
-  std::size_t subscriber_queue = 1024;    // messages waiting for one slow subscriber
+  std::size_t aof_queue = 4096;         // AOF records waiting for the writer
+  std::size_t subscriber_queue = 1024;  // messages waiting for one slow subscriber
   std::chrono::milliseconds shutdown_grace{5'000};
 };
 
@@ -111,7 +111,7 @@ struct ServerStats {
   std::atomic<std::uint64_t> aof_rewrites{0};
   std::atomic<bool> aof_rewrite_in_progress{false};
   std::atomic<bool> aof_last_write_ok{true};
-  std::uint64_t aof_loaded_records = 0;  // constant after startup
+  std::uint64_t aof_loaded_records = 0;   // constant after startup
   std::uint64_t aof_truncated_bytes = 0;  // constant after startup
 };
 
@@ -171,8 +171,7 @@ struct ServerContext {
 Millis unix_millis() noexcept;
 
 // The server, from a replayed keyspace to a graceful exit. Returns the process exit code.
-Task<int> run_server(const ServerConfig& config, Runtime& runtime, ServerStats& stats,
-                     Keyspace& keyspace);
+Task<int> run_server(const ServerConfig& config, Runtime& runtime, ServerStats& stats, Keyspace& keyspace);
 
 // One client connection, from accept to close (connection.cpp). Never throws: every failure
 // ends the connection and is counted or logged.

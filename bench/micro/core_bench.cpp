@@ -52,7 +52,13 @@ void BM_SpawnJoin(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
 }
-BENCHMARK(BM_SpawnJoin)->Arg(1'000)->Arg(100'000)->Arg(1'000'000)->UseRealTime()->MeasureProcessCPUTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_SpawnJoin)
+    ->Arg(1'000)
+    ->Arg(100'000)
+    ->Arg(1'000'000)
+    ->UseRealTime()
+    ->MeasureProcessCPUTime()
+    ->Unit(benchmark::kMicrosecond);
 
 // spawn + join one at a time: spawn a task, await it, repeat (the round trip of one task).
 Task<std::uint64_t> spawn_join_serial(std::uint64_t n) {
@@ -108,7 +114,8 @@ Task<std::uint64_t> skynet_node(std::uint64_t num, std::uint64_t size, std::uint
   std::uint64_t child = size / branch;
   std::vector<JoinHandle<std::uint64_t>> handles;
   handles.reserve(branch);
-  for (std::uint64_t i = 0; i < branch; ++i) handles.push_back(tether::spawn(skynet_node(num + i * child, child, branch)));
+  for (std::uint64_t i = 0; i < branch; ++i)
+    handles.push_back(tether::spawn(skynet_node(num + i * child, child, branch)));
   std::uint64_t sum = 0;
   for (auto& h : handles) sum += co_await h;
   co_return sum;

@@ -46,7 +46,8 @@ Task<void> echo(io::TcpStream s, bool deadlines) {
 }
 
 Task<void> accept_n(io::TcpListener& l, int n, bool deadlines) {
-  for (int i = 0; i < n; ++i) tether::spawn(echo(co_await l.accept(Deadline::after(std::chrono::seconds(10))), deadlines)).detach();
+  for (int i = 0; i < n; ++i)
+    tether::spawn(echo(co_await l.accept(Deadline::after(std::chrono::seconds(10))), deadlines)).detach();
 }
 
 Task<std::vector<io::TcpStream>> connect_n(io::SocketAddress addr, int n) {
@@ -78,9 +79,8 @@ void BM_TcpEcho(benchmark::State& state) {
   const bool deadlines = state.range(1) != 0;
   constexpr int kRounds = 100;
   tether::Runtime rt({.workers = 2, .name = "io-bench"});
-  io::TcpListener listener = rt.block_on([]() -> Task<io::TcpListener> {
-    co_return io::TcpListener::bind(io::SocketAddress::loopback_v4(0));
-  }());
+  io::TcpListener listener = rt.block_on(
+      []() -> Task<io::TcpListener> { co_return io::TcpListener::bind(io::SocketAddress::loopback_v4(0)); }());
   auto server = rt.spawn(accept_n(listener, conns, deadlines));
   auto clients = rt.block_on(connect_n(listener.local_address(), conns));
   for (auto _ : state) rt.block_on(batch(clients, kRounds, deadlines));
@@ -90,6 +90,12 @@ void BM_TcpEcho(benchmark::State& state) {
     co_return;
   }(clients));
 }
-BENCHMARK(BM_TcpEcho)->Args({100, 1})->Args({100, 0})->ArgNames({"conns", "deadlines"})->UseRealTime()->MeasureProcessCPUTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TcpEcho)
+    ->Args({100, 1})
+    ->Args({100, 0})
+    ->ArgNames({"conns", "deadlines"})
+    ->UseRealTime()
+    ->MeasureProcessCPUTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace

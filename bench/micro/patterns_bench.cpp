@@ -95,6 +95,12 @@ void BM_PipelineThroughput(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * n);
   state.counters["stages"] = stages;
 }
-BENCHMARK(BM_PipelineThroughput)->Args({1, 1})->Args({3, 1})->Args({1, 2})->Args({3, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_PipelineThroughput)
+    ->Args({1, 1})
+    ->Args({3, 1})
+    ->Args({1, 2})
+    ->Args({3, 2})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace

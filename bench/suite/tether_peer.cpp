@@ -33,11 +33,11 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "tether/tether.hpp"
+#include "tether/channel/mpsc.hpp"
 #include "tether/io/net/tcp_listener.hpp"
 #include "tether/io/signal.hpp"
-#include "tether/channel/mpsc.hpp"
 #include "tether/sync/mutex.hpp"
+#include "tether/tether.hpp"
 
 namespace {
 
@@ -169,7 +169,8 @@ Task<std::uint64_t> skynet_node(std::uint64_t num, std::uint64_t size, std::uint
   std::uint64_t child = size / branch;
   std::vector<JoinHandle<std::uint64_t>> handles;
   handles.reserve(branch);
-  for (std::uint64_t i = 0; i < branch; ++i) handles.push_back(tether::spawn(skynet_node(num + i * child, child, branch)));
+  for (std::uint64_t i = 0; i < branch; ++i)
+    handles.push_back(tether::spawn(skynet_node(num + i * child, child, branch)));
   std::uint64_t sum = 0;
   for (auto& h : handles) sum += co_await h;
   co_return sum;
@@ -274,7 +275,8 @@ Task<Outcome> mpsc_workload(std::uint64_t n, std::uint64_t producers, std::uint6
   o.elapsed_ns = since_ns(t0);
   o.ops = got;
   o.extras = field("check", sum);
-  if (got != n || sum != n * (n - 1) / 2) o = failed("mpsc: received " + std::to_string(got) + " values, sum " + std::to_string(sum));
+  if (got != n || sum != n * (n - 1) / 2)
+    o = failed("mpsc: received " + std::to_string(got) + " values, sum " + std::to_string(sum));
   co_return o;
 }
 
@@ -367,8 +369,8 @@ int echo_server() {
     tether::io::ShutdownOnSignal on_signal(rt, {.grace = std::chrono::milliseconds(200)});
     try {
       rt.block_on([](std::uint16_t port, std::uint64_t* connections) -> Task<void> {
-        auto listener = tether::io::TcpListener::bind(tether::io::SocketAddress::loopback_v4(port),
-                                                      {.max_connections = 100'000});
+        auto listener =
+            tether::io::TcpListener::bind(tether::io::SocketAddress::loopback_v4(port), {.max_connections = 100'000});
         std::printf("{\"ready\":true,\"runtime\":\"tether\",\"workload\":\"echo-server\",\"port\":%u}\n",
                     static_cast<unsigned>(listener.local_address().port()));
         std::fflush(stdout);
@@ -393,7 +395,6 @@ int echo_server() {
   return 0;
 }
 
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -413,8 +414,8 @@ int main(int argc, char** argv) {
   }
 
   if (workload == "echo-server") return echo_server();
-  if (workload != "spawn" && workload != "skynet" && workload != "sleep" && workload != "idle" &&
-      workload != "mpsc" && workload != "pingpong" && workload != "mutex") {
+  if (workload != "spawn" && workload != "skynet" && workload != "sleep" && workload != "idle" && workload != "mpsc" &&
+      workload != "pingpong" && workload != "mutex") {
     std::fprintf(stderr, "tether_peer: unknown workload '%s'\n", workload.c_str());
     return 2;
   }

@@ -72,7 +72,10 @@ Task<int> run() {
   for (int w = 0; w < 3; ++w) stages.push_back(tether::spawn(work(job_rx, done_tx), {.name = "worker"}));
   stages.push_back(tether::spawn(collect(std::move(done_rx), std::move(report_tx)), {.name = "collector"}));
   // Drop our own handles, or the stages would wait for us to close them.
-  { auto a = std::move(job_rx); auto b = std::move(done_tx); }
+  {
+    auto a = std::move(job_rx);
+    auto b = std::move(done_tx);
+  }
 
   auto report = co_await report_rx;
   for (auto& s : stages) co_await s;

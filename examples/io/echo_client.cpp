@@ -83,8 +83,8 @@ Task<int> run(std::uint16_t port, int conns, int rounds) {
   std::uint64_t total = 0;
   for (auto& c : clients) total += co_await c;
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("%llu round trips over %d connections in %.3f s (%.0f/s)\n", static_cast<unsigned long long>(total), conns,
-              secs, static_cast<double>(total) / secs);
+  std::printf("%llu round trips over %d connections in %.3f s (%.0f/s)\n", static_cast<unsigned long long>(total),
+              conns, secs, static_cast<double>(total) / secs);
   if (server.valid()) server.abort();
   co_return 0;
 }

@@ -81,7 +81,8 @@ Task<void> self_test_client(io::SocketAddress addr, int conns, int rounds) {
 }
 
 Task<int> run(ServerOptions opts) {
-  auto listener = io::TcpListener::bind(io::SocketAddress::loopback_v4(opts.port), {.max_connections = opts.max_connections});
+  auto listener =
+      io::TcpListener::bind(io::SocketAddress::loopback_v4(opts.port), {.max_connections = opts.max_connections});
   std::printf("listening on %s\n", listener.local_address().to_string().c_str());
   std::fflush(stdout);
   auto server = tether::spawn(accept_loop(listener, opts.idle_timeout));

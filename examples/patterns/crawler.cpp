@@ -70,7 +70,8 @@ Task<void> serve(io::TcpStream s, ServerStats* stats) {
 Task<void> accept_loop(io::TcpListener* l, ServerStats* stats, tether::TaskTracker* connections) {
   // Each connection is its own task, tracked so that none outlives the server (they use `stats`);
   // a failure in one is logged by the runtime, not lost.
-  for (;;) connections->spawn_now(serve(co_await l->accept(Deadline::never()), stats), {.name = "page server"}).detach();
+  for (;;)
+    connections->spawn_now(serve(co_await l->accept(Deadline::never()), stats), {.name = "page server"}).detach();
 }
 
 // The client side of one fetch: connect, ask, read one line, all under deadlines.
@@ -79,7 +80,8 @@ Task<std::vector<int>> fetch(io::SocketAddress addr, int page) {
   co_await s.write_all("GET " + std::to_string(page) + "\n", Deadline::after(2s));
   io::BufReader reader(s);
   std::string line;
-  if (!co_await reader.read_line(line, Deadline::after(2s))) throw tether::Error("empty reply for page " + std::to_string(page));
+  if (!co_await reader.read_line(line, Deadline::after(2s)))
+    throw tether::Error("empty reply for page " + std::to_string(page));
   std::istringstream words(line.substr(5));
   std::vector<int> links;
   for (int l; words >> l;) links.push_back(l);
@@ -115,7 +117,8 @@ Task<int> crawl() {
   int levels = 0;
   while (!frontier.empty()) {
     // Fan out over this level with at most kLimit fetches in flight; results in frontier order.
-    auto pages = co_await tether::map_concurrent(frontier, kLimit, [&](int p) { return counted_fetch(addr, p, &in_flight); });
+    auto pages =
+        co_await tether::map_concurrent(frontier, kLimit, [&](int p) { return counted_fetch(addr, p, &in_flight); });
     std::vector<int> next;
     for (const auto& links : pages) {
       for (int l : links) {
@@ -138,10 +141,11 @@ Task<int> crawl() {
   connections.close();
   connections.cancel();
   co_await connections.wait();
-  std::printf("crawled %zu pages in %d levels with %d requests; at most %d fetches in flight (limit %zu), "
-              "%d connections open on the server; page 0 links to %zu pages, page %d to %zu\n",
-              visited.size(), levels, stats.requests.load(), in_flight.max.load(), kLimit, stats.max_open.load(),
-              first.size(), kPages - 1, last.size());
+  std::printf(
+      "crawled %zu pages in %d levels with %d requests; at most %d fetches in flight (limit %zu), "
+      "%d connections open on the server; page 0 links to %zu pages, page %d to %zu\n",
+      visited.size(), levels, stats.requests.load(), in_flight.max.load(), kLimit, stats.max_open.load(), first.size(),
+      kPages - 1, last.size());
   bool ok = visited.size() == static_cast<std::size_t>(kPages) && in_flight.max.load() <= static_cast<int>(kLimit);
   co_return ok ? 0 : 1;
 }

@@ -7,10 +7,10 @@
 // Every file operation has a deadline.
 //
 // Run: build/<dir>/examples/example_patterns_file_pipeline   (exits 0 on success)
+#include <unistd.h>
 #include <cstdio>
 #include <map>
 #include <string>
-#include <unistd.h>
 
 #include "tether/channel/mpsc.hpp"
 #include "tether/core/runtime.hpp"

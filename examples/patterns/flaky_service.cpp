@@ -49,7 +49,9 @@ Task<void> inventory_service(tether::mpsc::Receiver<Request> requests) {
     co_await tether::sleep(2ms);
     auto age = tether::Clock::now() - start;
     bool down = age >= 150ms && age < 450ms;
-    if (std::getenv("FLAKY_DEBUG")) std::fprintf(stderr, "service: sku %d at %lld ms%s\n", req->sku, static_cast<long long>(age.count()), down ? " (down)" : "");
+    if (std::getenv("FLAKY_DEBUG"))
+      std::fprintf(stderr, "service: sku %d at %lld ms%s\n", req->sku, static_cast<long long>(age.count()),
+                   down ? " (down)" : "");
     if (!down) (void)req->reply.send(req->sku * 10);
     // when down, the reply sender is dropped: the caller sees the service fail
   }
@@ -88,8 +90,12 @@ Task<int> run() {
   auto [tx, rx] = tether::mpsc::channel<Request>(16);
   auto service = tether::spawn(inventory_service(std::move(rx)), {.name = "inventory service"});
 
-  tether::CircuitBreaker breaker({.name = "inventory", .window_size = 10, .minimum_calls = 5,
-                                  .failure_rate_threshold = 0.5, .open_duration = 100ms, .half_open_calls = 2});
+  tether::CircuitBreaker breaker({.name = "inventory",
+                                  .window_size = 10,
+                                  .minimum_calls = 5,
+                                  .failure_rate_threshold = 0.5,
+                                  .open_duration = 100ms,
+                                  .half_open_calls = 2});
   tether::RateLimiter limiter({.name = "inventory", .rate = 200, .per = 1s, .burst = 10});
   tether::Bulkhead bulkhead({.name = "lookups", .max_concurrent = 4, .max_waiting = 8});
   Tally tally;

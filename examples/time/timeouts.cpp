@@ -24,9 +24,8 @@ tether::Task<int> run() {
     co_await tether::timeout(1h, slow_query(), "query orders");
   } catch (const tether::TimedOut& e) {
     std::printf("%s after %lld virtual minutes\n", e.what(),
-                static_cast<long long>(std::chrono::duration_cast<std::chrono::minutes>(
-                                           tether::Clock::now().time_since_epoch())
-                                           .count()));
+                static_cast<long long>(
+                    std::chrono::duration_cast<std::chrono::minutes>(tether::Clock::now().time_since_epoch()).count()));
   }
   auto r = co_await tether::select(slow_query(), tether::sleep(10ms));
   std::printf("select: branch %zu won\n", r.index());

@@ -163,8 +163,8 @@ class alignas(kCacheLine) Inbox {
 };
 
 struct ClassState {
-  Block* free = nullptr;      // local free list (R3)
-  char* bump = nullptr;       // unused tail of the current span of this class
+  Block* free = nullptr;  // local free list (R3)
+  char* bump = nullptr;   // unused tail of the current span of this class
   char* bump_end = nullptr;
 };
 
@@ -331,7 +331,8 @@ void* alloc_from(Heap* h, std::size_t cls) {
 // 6. Fast paths
 // ---------------------------------------------------------------------------------------------
 void* frame_alloc(std::size_t size) {
-  if (is_large(size)) [[unlikely]] return ::operator new(size);
+  if (is_large(size)) [[unlikely]]
+    return ::operator new(size);
   const std::size_t cls = class_of(size);
   Heap* h = tl_heap;
   if (h != nullptr) [[likely]] {
@@ -351,7 +352,8 @@ void frame_free(void* p, std::size_t size) noexcept {
     ::operator delete(p, size);
     return;
   }
-  if (p == nullptr) [[unlikely]] return;
+  if (p == nullptr) [[unlikely]]
+    return;
   // SAFETY: p came from frame_alloc with this size, so it lies in a span whose header is constant
   // and outlives it (R1).
   SpanHeader* span = span_of(p);

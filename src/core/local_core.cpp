@@ -112,7 +112,8 @@ bool LocalCore::run_until(Done done, std::chrono::steady_clock::time_point deadl
       std::uint64_t now = now_ms();
       timeout = next <= now ? 0 : static_cast<int>(std::min<std::uint64_t>(next - now, 60'000));
     }
-    auto until_deadline = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto until_deadline =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (deadline != std::chrono::steady_clock::time_point::max()) {
       int cap = static_cast<int>(std::max<std::int64_t>(0, until_deadline.count()));
       timeout = timeout < 0 ? cap : std::min(timeout, cap);

@@ -118,7 +118,8 @@ ThreadPool& RuntimeCore::blocking_pool() {
 ThreadPool& RuntimeCore::compute_pool() {
   std::lock_guard<std::mutex> g(pools_mu_);
   if (!compute_pool_) {
-    unsigned n = options_.compute_threads ? options_.compute_threads : std::max(1u, std::thread::hardware_concurrency());
+    unsigned n =
+        options_.compute_threads ? options_.compute_threads : std::max(1u, std::thread::hardware_concurrency());
     compute_pool_ = std::make_unique<ThreadPool>(ThreadPool::Options{
         .name = options_.name + "-cpu",
         .max_threads = n,
@@ -191,9 +192,11 @@ void RuntimeCore::on_task_completed(TaskHeader* t) noexcept {
   if (t->cancelled_result()) counters_->cancelled.add();
   counters_->completed.add();
   if (debug_enabled_) {
-    auto took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t->spawn_time());
+    auto took =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t->spawn_time());
     if (failed) {
-      logger_->debug("task {} '{}' failed after {}us: {}", t->id(), t->display_name(), took.count(), t->failure_message());
+      logger_->debug("task {} '{}' failed after {}us: {}", t->id(), t->display_name(), took.count(),
+                     t->failure_message());
     } else {
       logger_->debug("task {} '{}' completed after {}us{}", t->id(), t->display_name(), took.count(),
                      t->cancelled_result() ? " (cancelled)" : "");

@@ -67,8 +67,7 @@ void TaskHeader::wake(ScheduleHint hint) noexcept {
         return;
       }
     } else if (s == kRunning) {
-      if (state_.compare_exchange_weak(s, kRunning | kNotified, std::memory_order_acq_rel,
-                                       std::memory_order_acquire)) {
+      if (state_.compare_exchange_weak(s, kRunning | kNotified, std::memory_order_acq_rel, std::memory_order_acquire)) {
         return;
       }
     } else {

@@ -10,10 +10,10 @@
 #include <cstring>
 #include <vector>
 
+#include "pool.hpp"
 #include "tether/core/blocking.hpp"
 #include "tether/io/error.hpp"
 #include "tether/time/timeout.hpp"
-#include "pool.hpp"
 
 namespace tether::io {
 
@@ -148,7 +148,8 @@ Task<std::string> read_file(std::string path, Deadline deadline, std::size_t lim
         if (errno == EINTR) continue;
         throw Error(errno, what);
       }
-      if (out.size() + static_cast<std::size_t>(r) > limit) throw Error(ErrorKind::kOther, what, "larger than the limit");
+      if (out.size() + static_cast<std::size_t>(r) > limit)
+        throw Error(ErrorKind::kOther, what, "larger than the limit");
       out.append(buf, static_cast<std::size_t>(r));
     }
   };

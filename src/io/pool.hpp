@@ -53,7 +53,8 @@ Task<R> on_pool(Deadline deadline, std::string what, Fn fn) {
     return o;
   };
   PoolOutcome<V> o = co_await timeout_at(deadline, spawn_blocking(std::move(job)), std::move(what));
-  if (o.failure) throw Error(o.failure->kind, o.failure->err, std::move(o.failure->operation), std::move(o.failure->message));
+  if (o.failure)
+    throw Error(o.failure->kind, o.failure->err, std::move(o.failure->operation), std::move(o.failure->message));
   if constexpr (!std::is_void_v<R>) co_return std::move(*o.value);
 }
 

@@ -47,6 +47,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "sys/backend.hpp"
 #include "tether/core/detail/sync_shim.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/yield.hpp"
@@ -54,7 +55,6 @@
 #include "tether/io/error.hpp"
 #include "tether/io/io_timeout.hpp"
 #include "tether/io/net/socket_address.hpp"
-#include "sys/backend.hpp"
 
 namespace tether::detail {
 
@@ -330,7 +330,8 @@ Task<std::size_t> AsyncFd::read_some(void* data, std::size_t n, Deadline deadlin
       if (r >= 0) {
         // A short read drained a byte stream: the next read waits for an event instead of trying.
         // (Not for datagrams: a short datagram says nothing about the ones queued behind it.)
-        if (static_cast<std::size_t>(r) < n && r > 0 && kind_ != FdKind::kDatagram) clear_ready(IoDir::kRead, snap, false);
+        if (static_cast<std::size_t>(r) < n && r > 0 && kind_ != FdKind::kDatagram)
+          clear_ready(IoDir::kRead, snap, false);
         if (!consume_budget()) co_await yield_now();
         co_return static_cast<std::size_t>(r);
       }

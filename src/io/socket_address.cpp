@@ -8,11 +8,11 @@
 
 #include <cstring>
 
+#include "pool.hpp"
 #include "tether/core/blocking.hpp"
 #include "tether/io/detail/async_fd.hpp"
 #include "tether/io/error.hpp"
 #include "tether/time/timeout.hpp"
-#include "pool.hpp"
 
 namespace tether::io {
 

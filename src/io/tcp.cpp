@@ -19,14 +19,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include "connect.hpp"
 #include "tether/core/detail/sync_shim.hpp"
 #include "tether/core/error.hpp"
+#include "tether/core/yield.hpp"
 #include "tether/io/error.hpp"
 #include "tether/io/net/tcp_listener.hpp"
 #include "tether/io/net/tcp_stream.hpp"
-#include "tether/core/yield.hpp"
 #include "tether/time/sleep.hpp"
-#include "connect.hpp"
 #include "tether/time/timeout.hpp"
 
 namespace tether::io {
@@ -40,7 +40,7 @@ namespace detail {
 struct ConnLimit {
   explicit ConnLimit(std::size_t m) : max(m) {}
   std::mutex mu;
-  std::size_t live = 0;               // Guarded by mu
+  std::size_t live = 0;                // Guarded by mu
   ::tether::detail::WaitList waiters;  // Guarded by mu
   const std::size_t max;
   // relaxed: statistics only.
@@ -183,7 +183,7 @@ Task<void> finish_connect(AsyncFd& io, std::string target, Deadline deadline) {
       sockaddr_storage ss{};
       socklen_t sl = sizeof ss;
       if (::getpeername(io.fd(), reinterpret_cast<sockaddr*>(&ss), &sl) == 0) co_return;  // connected
-      io.clear_ready(IoDir::kWrite, snap);  // still in progress
+      io.clear_ready(IoDir::kWrite, snap);                                                // still in progress
       continue;
     }
     if (!co_await io.wait(IoDir::kWrite, snap, deadline)) throw TimedOut("connect to " + target);
@@ -244,7 +244,8 @@ bool TcpStream::nodelay() const {
 // ---- ListenerSocket ----
 
 ListenerSocket::ListenerSocket(int fd, const ListenOptions& opts)
-    : io_(fd, FdKind::kListener), limit_(std::make_shared<detail::ConnLimit>(std::max<std::size_t>(1, opts.max_connections))) {}
+    : io_(fd, FdKind::kListener),
+      limit_(std::make_shared<detail::ConnLimit>(std::max<std::size_t>(1, opts.max_connections))) {}
 
 SocketAddress ListenerSocket::local_address() const {
   sockaddr_storage ss{};

@@ -62,7 +62,8 @@ UnixListener UnixListener::bind(std::string path, ListenOptions opts, bool remov
   if (::bind(fd, addr.get(), addr.size()) != 0) {
     int e = errno;
     struct stat st {};
-    if (e == EADDRINUSE && remove_stale && path.front() != '@' && ::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+    if (e == EADDRINUSE && remove_stale && path.front() != '@' && ::stat(path.c_str(), &st) == 0 &&
+        S_ISSOCK(st.st_mode)) {
       // A socket file nobody listens on any more (connect is refused) is stale: replace it.
       int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
       bool stale = probe >= 0 && ::connect(probe, addr.get(), addr.size()) != 0 && errno == ECONNREFUSED;

@@ -204,10 +204,10 @@ void CircuitBreaker::complete(Ticket t, Kind k, Clock::duration elapsed) noexcep
         double sr = rate(s.slow, s.calls);
         if (s.calls >= options_.minimum_calls &&
             (fr >= options_.failure_rate_threshold || sr >= options_.slow_call_rate_threshold)) {  // T1
-          transition_locked(CircuitState::kOpen, now,
-                            fmt::format("failure rate {:.1f}%, slow-call rate {:.1f}% over {} calls", fr * 100,
-                                        sr * 100, s.calls),
-                            ts);
+          transition_locked(
+              CircuitState::kOpen, now,
+              fmt::format("failure rate {:.1f}%, slow-call rate {:.1f}% over {} calls", fr * 100, sr * 100, s.calls),
+              ts);
         }
       } else if (current && state_ == CircuitState::kHalfOpen && t.trial) {
         ++trials_done_;
@@ -282,8 +282,7 @@ void CircuitBreaker::announce(std::vector<Transition>& ts) noexcept {
         log = core ? &core->logger() : spdlog::default_logger_raw();
       }
       auto level = t.to == CircuitState::kOpen ? spdlog::level::warn : spdlog::level::info;
-      log->log(level, "circuit breaker '{}': {} -> {} ({})", options_.name, to_string(t.from), to_string(t.to),
-               t.why);
+      log->log(level, "circuit breaker '{}': {} -> {} ({})", options_.name, to_string(t.from), to_string(t.to), t.why);
       if (options_.on_state_change) options_.on_state_change(t.from, t.to);
     } catch (...) {
       // A failing log sink or callback must not undo the transition or fail the call.

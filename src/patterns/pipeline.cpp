@@ -62,7 +62,7 @@ StageCounters& add_stage(PipelineShared& shared, const StageOptions& opts, const
   if (opts.capacity == 0) throw Error("pipeline stage capacity must be at least 1");
   StageCounters& c = shared.stages.emplace_back();
   c.name = opts.name.empty() ? std::string(default_name) + " " + std::to_string(shared.stages.size() - 1)
-                           : std::string(opts.name);
+                             : std::string(opts.name);
   c.parallelism = opts.parallelism;
   c.capacity = opts.capacity;
   return c;

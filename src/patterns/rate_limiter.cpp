@@ -29,9 +29,9 @@ const RateLimiterOptions& validated(const RateLimiterOptions& o) {
 
 RateLimiter::RateLimiter(RateLimiterOptions options)
     : options_(validated(options)),
-      interval_ns_(std::max<std::int64_t>(
-          1, std::chrono::duration_cast<std::chrono::nanoseconds>(options_.per).count() /
-                 static_cast<std::int64_t>(options_.rate))),
+      interval_ns_(
+          std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::nanoseconds>(options_.per).count() /
+                                        static_cast<std::int64_t>(options_.rate))),
       tolerance_ns_(interval_ns_ * static_cast<std::int64_t>(options_.burst)) {}
 
 std::int64_t RateLimiter::wait_locked(std::size_t n, std::int64_t now) const {

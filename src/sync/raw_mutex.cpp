@@ -49,7 +49,7 @@ RawMutex::Enqueued RawMutex::lock_or_enqueue(LockRequest* r) noexcept {
     }
   }
   r->ran = false;
-  r->waiter.task = current_task();  // claim_notify() needs it (select groups)
+  r->waiter.task = current_task();                                   // claim_notify() needs it (select groups)
   r->park.store(LockRequest::kSpinning, std::memory_order_relaxed);  // relaxed: under qmu_
   queue_.push_back(&r->waiter);
   return Enqueued::kQueued;

@@ -132,12 +132,13 @@ TEST(BroadcastTest, StressReceivedPlusMissedEqualsSent) {
     readers.push_back(tether::spawn(reader(std::move(rx))));
     std::vector<tether::JoinHandle<void>> senders;
     for (std::uint64_t p = 0; p < 2; ++p) {
-      senders.push_back(tether::spawn([](tether::broadcast::Sender<std::uint64_t> tx, std::uint64_t p, int per) -> Task<void> {
-        for (int i = 0; i < per; ++i) {
-          EXPECT_TRUE(tx.send((p << 32) | std::uint64_t(i)));
-          if (i % 64 == 0) co_await tether::yield_now();
-        }
-      }(tx, p, per)));
+      senders.push_back(
+          tether::spawn([](tether::broadcast::Sender<std::uint64_t> tx, std::uint64_t p, int per) -> Task<void> {
+            for (int i = 0; i < per; ++i) {
+              EXPECT_TRUE(tx.send((p << 32) | std::uint64_t(i)));
+              if (i % 64 == 0) co_await tether::yield_now();
+            }
+          }(tx, p, per)));
     }
     { auto gone = std::move(tx); }
     for (auto& s : senders) co_await s;

@@ -4,11 +4,11 @@
 
 #include <gtest/gtest.h>
 
-#define CO_ASSERT_TRUE(cond)                            \
-  do {                                                  \
-    if (!(cond)) {                                      \
-      ADD_FAILURE() << "CO_ASSERT_TRUE(" #cond ")";    \
-      co_return;                                        \
-    }                                                   \
+#define CO_ASSERT_TRUE(cond)                        \
+  do {                                              \
+    if (!(cond)) {                                  \
+      ADD_FAILURE() << "CO_ASSERT_TRUE(" #cond ")"; \
+      co_return;                                    \
+    }                                               \
   } while (0)
 #define CO_ASSERT_FALSE(cond) CO_ASSERT_TRUE(!(cond))

@@ -75,23 +75,25 @@ TEST(MpmcTest, StressProducersConsumersExactlyOnce) {
     auto [tx, rx] = tether::mpmc::channel<std::uint64_t>(8);
     std::vector<tether::JoinHandle<void>> hs;
     for (int c = 0; c < kM; ++c) {
-      hs.push_back(tether::spawn([](tether::mpmc::Receiver<std::uint64_t> rx, std::uint32_t per, Shared* sh) -> Task<void> {
-        std::vector<std::int64_t> last(kP, -1);
-        while (auto v = co_await rx.recv()) {
-          auto p = static_cast<std::uint32_t>(*v >> 32);
-          auto i = static_cast<std::uint32_t>(*v);
-          EXPECT_GT(std::int64_t(i), last[p]) << "reordered";
-          last[p] = i;
-          EXPECT_EQ(sh->seen[std::size_t(p) * per + i].fetch_add(1, std::memory_order_relaxed), 0) << "duplicate";
-          sh->received.fetch_add(1, std::memory_order_relaxed);
-        }
-      }(rx, per, sh)));
+      hs.push_back(
+          tether::spawn([](tether::mpmc::Receiver<std::uint64_t> rx, std::uint32_t per, Shared* sh) -> Task<void> {
+            std::vector<std::int64_t> last(kP, -1);
+            while (auto v = co_await rx.recv()) {
+              auto p = static_cast<std::uint32_t>(*v >> 32);
+              auto i = static_cast<std::uint32_t>(*v);
+              EXPECT_GT(std::int64_t(i), last[p]) << "reordered";
+              last[p] = i;
+              EXPECT_EQ(sh->seen[std::size_t(p) * per + i].fetch_add(1, std::memory_order_relaxed), 0) << "duplicate";
+              sh->received.fetch_add(1, std::memory_order_relaxed);
+            }
+          }(rx, per, sh)));
     }
     { auto drop = std::move(rx); }
     for (int p = 0; p < kP; ++p) {
-      hs.push_back(tether::spawn([](tether::mpmc::Sender<std::uint64_t> tx, std::uint32_t p, std::uint32_t per) -> Task<void> {
-        for (std::uint32_t i = 0; i < per; ++i) EXPECT_TRUE(co_await tx.send((std::uint64_t(p) << 32) | i));
-      }(tx, static_cast<std::uint32_t>(p), per)));
+      hs.push_back(
+          tether::spawn([](tether::mpmc::Sender<std::uint64_t> tx, std::uint32_t p, std::uint32_t per) -> Task<void> {
+            for (std::uint32_t i = 0; i < per; ++i) EXPECT_TRUE(co_await tx.send((std::uint64_t(p) << 32) | i));
+          }(tx, static_cast<std::uint32_t>(p), per)));
     }
     { auto drop = std::move(tx); }
     for (auto& h : hs) co_await h;
@@ -119,7 +121,7 @@ TEST(MpmcTest, StressCloseRacingSendAndRecv) {
             std::uint64_t v = p * 1'000'000 + i;
             auto r = co_await tx.send(v);
             if (!r) {
-              EXPECT_EQ(r.error().value, v);  // handed back
+              EXPECT_EQ(r.error().value, v);          // handed back
               EXPECT_FALSE(co_await tx.send(v + 1));  // and closed for good
               co_return;
             }
@@ -224,9 +226,8 @@ TEST(MpmcTest, CancelledWaitingReceiverNeverSwallowsAHandOff) {
         co_return v ? *v : -1;
       }(rx));
       co_await tether::yield_now();
-      auto sender = tether::spawn([](tether::mpmc::Sender<int> tx) -> Task<void> {
-        EXPECT_TRUE(co_await tx.send(9));
-      }(tx));
+      auto sender =
+          tether::spawn([](tether::mpmc::Sender<int> tx) -> Task<void> { EXPECT_TRUE(co_await tx.send(9)); }(tx));
       victim.abort();
       int got = -2;
       try {

@@ -170,9 +170,8 @@ TEST(MpscTest, ReservePermitHoldsTheSlotAndDroppedPermitReturnsIt) {
     auto permit = co_await tx.reserve();
     CO_ASSERT_TRUE(permit.has_value());
     EXPECT_TRUE(tx.try_send(1).error().is_full());
-    auto waiter = tether::spawn([](tether::mpsc::Sender<int> tx) -> Task<void> {
-      EXPECT_TRUE(co_await tx.send(7));
-    }(tx));
+    auto waiter =
+        tether::spawn([](tether::mpsc::Sender<int> tx) -> Task<void> { EXPECT_TRUE(co_await tx.send(7)); }(tx));
     co_await tether::sleep(5ms);
     EXPECT_FALSE(waiter.is_finished());
     permit.reset();  // the slot goes to the waiting sender

@@ -23,8 +23,8 @@ using tether::Task;
 static_assert(!std::is_copy_constructible_v<tether::watch::Sender<int>>);
 static_assert(std::is_copy_constructible_v<tether::watch::Receiver<int>>);
 static_assert(std::is_nothrow_move_constructible_v<tether::watch::Receiver<int>>);
-static_assert(std::is_same_v<decltype(std::declval<tether::watch::Receiver<int>&>().borrow()),
-                             std::shared_ptr<const int>>);
+static_assert(
+    std::is_same_v<decltype(std::declval<tether::watch::Receiver<int>&>().borrow()), std::shared_ptr<const int>>);
 
 TEST(WatchTest, BorrowSeesLatestAndChangedWaitsForNewer) {
   tether::testing::VirtualRuntime rt;

@@ -21,8 +21,7 @@ TEST(BlockingTest, ResultAndExceptionPropagate) {
   auto root = []() -> Task<void> {
     EXPECT_EQ(co_await tether::spawn_blocking([] { return 41 + 1; }), 42);
     EXPECT_EQ(co_await tether::spawn_compute([] { return 6 * 7; }), 42);
-    EXPECT_THROW(co_await tether::spawn_blocking([]() -> int { throw std::runtime_error("io"); }),
-                 std::runtime_error);
+    EXPECT_THROW(co_await tether::spawn_blocking([]() -> int { throw std::runtime_error("io"); }), std::runtime_error);
     co_await tether::spawn_blocking([] {});
   };
   rt.block_on(root());

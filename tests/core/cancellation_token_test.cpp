@@ -11,8 +11,8 @@
 #include "tether/core/runtime.hpp"
 #include "tether/core/scope_exit.hpp"
 #include "tether/core/shield.hpp"
-#include "tether/core/yield.hpp"
 #include "tether/core/this_task.hpp"
+#include "tether/core/yield.hpp"
 #include "tether/time/sleep.hpp"
 
 namespace {
@@ -41,7 +41,9 @@ TEST(CancellationTokenTest, CallbackRunsOnceAndRegistrationIsRaii) {
   CancellationToken t;
   int runs = 0, dropped = 0;
   auto reg = t.on_cancel([&] { ++runs; });
-  { auto gone = t.on_cancel([&] { ++dropped; }); }
+  {
+    auto gone = t.on_cancel([&] { ++dropped; });
+  }
   t.cancel();
   t.cancel();
   EXPECT_EQ(runs, 1);

@@ -8,9 +8,9 @@
 
 #include "test_support.hpp"
 #include "tether/core/runtime.hpp"
+#include "tether/core/this_task.hpp"
 #include "tether/core/yield.hpp"
 #include "tether/time/sleep.hpp"
-#include "tether/core/this_task.hpp"
 
 namespace {
 

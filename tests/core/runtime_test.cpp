@@ -133,10 +133,9 @@ TEST(RuntimeTest, CurrentThreadFlavourRunsOnCallingThread) {
   Runtime rt({.flavor = Flavor::kCurrentThread});
   auto caller = std::this_thread::get_id();
   auto root = [&]() -> Task<bool> {
-    auto h = tether::spawn([](std::thread::id caller) -> Task<bool> {
-      co_return std::this_thread::get_id() == caller;
-    }(caller));
-    co_return co_await h && std::this_thread::get_id() == caller;
+    auto h = tether::spawn(
+        [](std::thread::id caller) -> Task<bool> { co_return std::this_thread::get_id() == caller; }(caller));
+    co_return co_await h&& std::this_thread::get_id() == caller;
   };
   EXPECT_TRUE(rt.block_on(root()));
 }

@@ -27,7 +27,8 @@ TEST(ShutdownTest, CleanShutdownCancelsSleepersAndReportsNothing) {
           u->fetch_add(1);
           throw;
         }
-      }(unwound)).detach();
+      }(unwound))
+          .detach();
     }
     // Wait until all ten sleep: a task cancelled before it ever ran never runs its catch block.
     while (rt->metrics().timers < 10) co_await tether::yield_now();
@@ -44,10 +45,13 @@ TEST(ShutdownTest, TaskIgnoringCancellationIsReportedAndShutdownReturnsOnTime) {
   tether::test::LogCapture log;
   Runtime rt({.workers = 2, .logger = log.logger});
   rt.block_on([](Runtime* rt) -> Task<void> {
-    tether::spawn([]() -> Task<void> {
-      // Shielded from cancellation, it sleeps on: the stubborn task.
-      co_await tether::shield(tether::sleep(1h));
-    }(), {.name = "stubborn"}).detach();
+    tether::spawn(
+        []() -> Task<void> {
+          // Shielded from cancellation, it sleeps on: the stubborn task.
+          co_await tether::shield(tether::sleep(1h));
+        }(),
+        {.name = "stubborn"})
+        .detach();
     while (rt->metrics().timers < 1) co_await tether::yield_now();  // it is asleep
   }(&rt));
   auto start = std::chrono::steady_clock::now();
@@ -89,7 +93,8 @@ TEST(ShutdownTest, DestroyingRuntimeUnwindsSuspendedTasks) {
             ~Mark() { d->fetch_add(1); }
           } m{d};
           co_await tether::shield(tether::sleep(1h));
-        }(d)).detach();
+        }(d))
+            .detach();
       }
       while (rt->metrics().timers < 5) co_await tether::yield_now();  // all five are asleep
     }(&rt, &destroyed));

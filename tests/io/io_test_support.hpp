@@ -26,8 +26,9 @@ inline std::string backend_name(const ::testing::TestParamInfo<::tether::IoBacke
   return info.param == IoBackend::kEpoll ? "epoll" : "io_uring";
 }
 
-#define TETHER_IO_BACKENDS(Suite) \
-  INSTANTIATE_TEST_SUITE_P(Backends, Suite, ::testing::Values(::tether::IoBackend::kEpoll, ::tether::IoBackend::kIoUring), \
+#define TETHER_IO_BACKENDS(Suite)                                                                         \
+  INSTANTIATE_TEST_SUITE_P(Backends, Suite,                                                               \
+                           ::testing::Values(::tether::IoBackend::kEpoll, ::tether::IoBackend::kIoUring), \
                            ::tether::test::backend_name)
 
 // Raises the soft fd limit to the hard one; returns the new soft limit.

@@ -37,7 +37,8 @@ bool fully_reaped(pid_t pid) {
 
 TEST_P(ProcessTest, RunCapturesOutputAndExitCode) {
   tether::Runtime rt(options());
-  auto out = rt.block_on(io::run({.program = "sh", .args = {"-c", "echo out; echo err >&2; exit 3"}}, Deadline::after(10s)));
+  auto out =
+      rt.block_on(io::run({.program = "sh", .args = {"-c", "echo out; echo err >&2; exit 3"}}, Deadline::after(10s)));
   EXPECT_EQ(out.status.code, 3);
   EXPECT_FALSE(out.status.success());
   EXPECT_EQ(out.out, "out\n");
@@ -46,11 +47,9 @@ TEST_P(ProcessTest, RunCapturesOutputAndExitCode) {
 
 TEST_P(ProcessTest, EnvironmentAndWorkingDirectory) {
   tether::Runtime rt(options());
-  auto out = rt.block_on(io::run({.program = "sh",
-                                  .args = {"-c", "echo $TETHER_X; pwd"},
-                                  .env = {{"TETHER_X", "forty-two"}},
-                                  .cwd = "/tmp"},
-                                 Deadline::after(10s)));
+  auto out = rt.block_on(io::run(
+      {.program = "sh", .args = {"-c", "echo $TETHER_X; pwd"}, .env = {{"TETHER_X", "forty-two"}}, .cwd = "/tmp"},
+      Deadline::after(10s)));
   EXPECT_EQ(out.out, "forty-two\n/tmp\n");
 }
 

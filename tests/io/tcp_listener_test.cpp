@@ -63,7 +63,8 @@ TEST_P(TcpListenerTest, EchoServerHoldsThousandConcurrentConnections) {
     auto server = tether::spawn(serve(l, kConns));
     std::vector<TcpStream> clients;
     clients.reserve(kConns);
-    for (int i = 0; i < kConns; ++i) clients.push_back(co_await TcpStream::connect(l.local_address(), Deadline::after(20s)));
+    for (int i = 0; i < kConns; ++i)
+      clients.push_back(co_await TcpStream::connect(l.local_address(), Deadline::after(20s)));
     co_await server;
     std::vector<tether::JoinHandle<void>> pings;
     for (int i = 0; i < kConns; ++i) pings.push_back(tether::spawn(ping(clients[i], i)));

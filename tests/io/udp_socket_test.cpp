@@ -25,7 +25,8 @@ TEST_P(UdpSocketTest, QueuedDatagramsAndDeadline) {
   rt.block_on([]() -> Task<void> {
     auto a = io::UdpSocket::bind(io::SocketAddress::loopback_v4(0));
     auto b = io::UdpSocket::bind(io::SocketAddress::loopback_v4(0));
-    for (int i = 0; i < 3; ++i) co_await a.send_to(std::string(1, char('x' + i)), b.local_address(), Deadline::after(5s));
+    for (int i = 0; i < 3; ++i)
+      co_await a.send_to(std::string(1, char('x' + i)), b.local_address(), Deadline::after(5s));
     char buf[64];
     for (int i = 0; i < 3; ++i) {
       io::Datagram d = co_await b.recv_from(buf, Deadline::after(5s));

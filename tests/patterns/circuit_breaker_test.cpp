@@ -10,12 +10,12 @@
 #include <vector>
 
 #include "channel/co_assert.hpp"
+#include "test_support.hpp"
 #include "tether/core/runtime.hpp"
 #include "tether/core/spawn.hpp"
 #include "tether/patterns/when_all.hpp"
 #include "tether/testing/virtual_runtime.hpp"
 #include "tether/time/sleep.hpp"
-#include "test_support.hpp"
 
 namespace {
 
@@ -55,8 +55,12 @@ Task<std::string> attempt(CircuitBreaker& b, bool fail, std::chrono::millisecond
 TEST(CircuitBreakerTest, OpensExactlyAtTheFailureThreshold) {
   VirtualRuntime rt;
   tether::test::LogCapture log;
-  CircuitBreaker b({.name = "inventory", .window_size = 10, .minimum_calls = 4, .failure_rate_threshold = 0.5,
-                    .open_duration = 10s, .logger = log.logger});
+  CircuitBreaker b({.name = "inventory",
+                    .window_size = 10,
+                    .minimum_calls = 4,
+                    .failure_rate_threshold = 0.5,
+                    .open_duration = 10s,
+                    .logger = log.logger});
   rt.block_on([](CircuitBreaker& b) -> Task<void> {
     // 3 failures: 100% but below the minimum of 4 calls.
     for (int i = 0; i < 3; ++i) EXPECT_EQ(co_await attempt(b, true), "failed");
@@ -94,8 +98,8 @@ TEST(CircuitBreakerTest, StaysClosedBelowTheThreshold) {
 // open duration it admits exactly `half_open_calls` trial calls, and successful trials close it.
 TEST(CircuitBreakerTest, OpenFailsFastThenHalfOpenAdmitsExactlyTheTrialCalls) {
   VirtualRuntime rt;
-  CircuitBreaker b({.window_size = 4, .minimum_calls = 2, .failure_rate_threshold = 0.5, .open_duration = 5s,
-                    .half_open_calls = 3});
+  CircuitBreaker b(
+      {.window_size = 4, .minimum_calls = 2, .failure_rate_threshold = 0.5, .open_duration = 5s, .half_open_calls = 3});
   rt.block_on([](CircuitBreaker& b) -> Task<void> {
     EXPECT_EQ(co_await attempt(b, true), "failed");
     EXPECT_EQ(co_await attempt(b, true), "failed");
@@ -139,7 +143,10 @@ TEST(CircuitBreakerTest, OpenFailsFastThenHalfOpenAdmitsExactlyTheTrialCalls) {
 TEST(CircuitBreakerTest, FailedTrialReopens) {
   VirtualRuntime rt;
   std::vector<std::pair<CircuitState, CircuitState>> changes;
-  CircuitBreaker b({.window_size = 2, .minimum_calls = 2, .failure_rate_threshold = 0.5, .open_duration = 1s,
+  CircuitBreaker b({.window_size = 2,
+                    .minimum_calls = 2,
+                    .failure_rate_threshold = 0.5,
+                    .open_duration = 1s,
                     .half_open_calls = 1,
                     .on_state_change = [&changes](CircuitState f, CircuitState t) { changes.emplace_back(f, t); }});
   rt.block_on([](CircuitBreaker& b) -> Task<void> {
@@ -154,16 +161,19 @@ TEST(CircuitBreakerTest, FailedTrialReopens) {
     EXPECT_EQ(b.state(), CircuitState::kClosed);
   }(b));
   using S = CircuitState;
-  std::vector<std::pair<S, S>> want{{S::kClosed, S::kOpen},     {S::kOpen, S::kHalfOpen}, {S::kHalfOpen, S::kOpen},
-                                    {S::kOpen, S::kHalfOpen}, {S::kHalfOpen, S::kClosed}};
+  std::vector<std::pair<S, S>> want{{S::kClosed, S::kOpen},
+                                    {S::kOpen, S::kHalfOpen},
+                                    {S::kHalfOpen, S::kOpen},
+                                    {S::kOpen, S::kHalfOpen},
+                                    {S::kHalfOpen, S::kClosed}};
   EXPECT_EQ(changes, want);
 }
 
 // Property: slow calls trip the breaker on the slow-call rate even though they all succeed.
 TEST(CircuitBreakerTest, OpensOnSlowCallRate) {
   VirtualRuntime rt;
-  CircuitBreaker b({.window_size = 5, .minimum_calls = 5, .slow_call_rate_threshold = 0.6,
-                    .slow_call_duration = 200ms});
+  CircuitBreaker b(
+      {.window_size = 5, .minimum_calls = 5, .slow_call_rate_threshold = 0.6, .slow_call_duration = 200ms});
   rt.block_on([](CircuitBreaker& b) -> Task<void> {
     EXPECT_EQ(co_await attempt(b, false, 250ms), "ok");
     EXPECT_EQ(co_await attempt(b, false, 10ms), "ok");
@@ -180,8 +190,8 @@ TEST(CircuitBreakerTest, OpensOnSlowCallRate) {
 // Property: a time-based window forgets calls older than its duration.
 TEST(CircuitBreakerTest, TimeWindowForgetsOldCalls) {
   VirtualRuntime rt;
-  CircuitBreaker b({.window = tether::WindowKind::kTime, .window_duration = 10s, .minimum_calls = 3,
-                    .failure_rate_threshold = 0.5});
+  CircuitBreaker b(
+      {.window = tether::WindowKind::kTime, .window_duration = 10s, .minimum_calls = 3, .failure_rate_threshold = 0.5});
   rt.block_on([](CircuitBreaker& b) -> Task<void> {
     (void)co_await attempt(b, true);
     (void)co_await attempt(b, true);
@@ -201,7 +211,9 @@ TEST(CircuitBreakerTest, TimeWindowForgetsOldCalls) {
 // recorded at all.
 TEST(CircuitBreakerTest, PredicateAndCancellationAreNotFailures) {
   VirtualRuntime rt;
-  CircuitBreaker b({.window_size = 2, .minimum_calls = 2, .failure_rate_threshold = 0.5,
+  CircuitBreaker b({.window_size = 2,
+                    .minimum_calls = 2,
+                    .failure_rate_threshold = 0.5,
                     .is_failure = [](const std::exception_ptr& e) {
                       try {
                         std::rethrow_exception(e);
@@ -232,8 +244,12 @@ TEST(CircuitBreakerTest, PredicateAndCancellationAreNotFailures) {
 TEST(CircuitBreakerTest, ConcurrentCallersOnTwoWorkers) {
   tether::Runtime rt({.workers = 2});
   tether::test::LogCapture log;  // keeps the many transitions out of the test output
-  CircuitBreaker b({.window_size = 20, .minimum_calls = 10, .failure_rate_threshold = 0.3, .open_duration = 2ms,
-                    .half_open_calls = 2, .logger = log.logger});
+  CircuitBreaker b({.window_size = 20,
+                    .minimum_calls = 10,
+                    .failure_rate_threshold = 0.3,
+                    .open_duration = 2ms,
+                    .half_open_calls = 2,
+                    .logger = log.logger});
   const int tasks = 8;
   const int per_task = static_cast<int>(tether::test::scaled(500));
   std::atomic<int> ok{0}, failed{0}, open{0};

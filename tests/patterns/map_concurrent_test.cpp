@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "test_support.hpp"
 #include "tether/channel/mpmc.hpp"
 #include "tether/channel/mpsc.hpp"
 #include "tether/core/runtime.hpp"
@@ -19,7 +20,6 @@
 #include "tether/testing/virtual_runtime.hpp"
 #include "tether/time/clock.hpp"
 #include "tether/time/sleep.hpp"
-#include "test_support.hpp"
 
 namespace {
 
@@ -56,7 +56,7 @@ TEST(MapConcurrentTest, InputOrderAndNeverMoreThanLimit) {
       hw.enter();
       co_await tether::sleep(std::chrono::milliseconds(1 + (i * 7) % 5));
       hw.leave();
-      co_return i * i;
+      co_return i* i;
     };
     auto out = co_await tether::map_concurrent(items, 3, fn);
     CO_ASSERT_TRUE(out.size() == 20u);
@@ -197,8 +197,7 @@ TEST(MapConcurrentTest, RvalueRangeAndMpmcSource) {
 TEST(MapConcurrentTest, ZeroLimitIsAnError) {
   VirtualRuntime rt;
   std::vector<int> items{1};
-  EXPECT_THROW(rt.block_on(tether::for_each_concurrent(items, 0, [](int) -> Task<void> { co_return; })),
-               tether::Error);
+  EXPECT_THROW(rt.block_on(tether::for_each_concurrent(items, 0, [](int) -> Task<void> { co_return; })), tether::Error);
 }
 
 // Property: cancelling the caller cancels the calls in flight and stops pulling items.

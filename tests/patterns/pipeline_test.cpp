@@ -11,13 +11,13 @@
 #include <vector>
 
 #include "channel/co_assert.hpp"
+#include "test_support.hpp"
 #include "tether/channel/mpsc.hpp"
 #include "tether/core/runtime.hpp"
 #include "tether/core/spawn.hpp"
 #include "tether/testing/virtual_runtime.hpp"
 #include "tether/time/clock.hpp"
 #include "tether/time/sleep.hpp"
-#include "test_support.hpp"
 
 namespace {
 
@@ -122,20 +122,19 @@ TEST(PipelineTest, SlowSinkBoundsLiveItems) {
   rt.block_on([]() -> Task<void> {
     auto source = std::views::iota(0, 200) | std::views::transform([](int i) { return Counted(i); });
     int consumed = 0;
-    auto report =
-        co_await tether::pipeline(source, {.name = "gen", .capacity = 2})
-            .stage([](Counted c) -> Task<Counted> { co_return c; }, {.name = "a", .parallelism = 3, .capacity = 4,
-                                                                     .ordered = false})
-            .stage(
-                [](Counted c) -> Task<Counted> {
-                  co_await tether::sleep(1ms);
-                  co_return c;
-                },
-                {.name = "b", .parallelism = 2, .capacity = 3})
-            .sink([&](Counted) -> Task<void> {
-              co_await tether::sleep(10ms);
-              ++consumed;
-            });
+    auto report = co_await tether::pipeline(source, {.name = "gen", .capacity = 2})
+                      .stage([](Counted c) -> Task<Counted> { co_return c; },
+                             {.name = "a", .parallelism = 3, .capacity = 4, .ordered = false})
+                      .stage(
+                          [](Counted c) -> Task<Counted> {
+                            co_await tether::sleep(1ms);
+                            co_return c;
+                          },
+                          {.name = "b", .parallelism = 2, .capacity = 3})
+                      .sink([&](Counted) -> Task<void> {
+                        co_await tether::sleep(10ms);
+                        ++consumed;
+                      });
     EXPECT_EQ(consumed, 200);
     // capacities 2 + 4 + 3, workers 1 (source) + 3 + 2 + 1 (sink)
     EXPECT_LE(Counted::max_live.load(), 9 + 7);

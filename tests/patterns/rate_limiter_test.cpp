@@ -72,7 +72,7 @@ TEST(RateLimiterTest, TryAcquireAndRefill) {
     EXPECT_TRUE(limit.try_acquire());
     EXPECT_FALSE(limit.try_acquire());
     EXPECT_FALSE(limit.try_acquire(5));  // above the burst: never
-    co_await tether::sleep(10s);          // refills only up to the burst
+    co_await tether::sleep(10s);         // refills only up to the burst
     EXPECT_TRUE(limit.try_acquire(4));
     EXPECT_FALSE(limit.try_acquire());
     EXPECT_EQ(limit.metrics().refused, 4u);

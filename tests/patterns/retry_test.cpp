@@ -113,9 +113,9 @@ TEST(RetryTest, BudgetBoundsTheWholeCall) {
     EXPECT_EQ(now_ms(), 700ms);
 
     auto start = now_ms();
-    EXPECT_THROW(co_await tether::retry([]() -> Task<void> { co_await tether::sleep(1h); },
-                                        RetryPolicy{.max_elapsed = 250ms}),
-                 tether::TimedOut);
+    EXPECT_THROW(
+        co_await tether::retry([]() -> Task<void> { co_await tether::sleep(1h); }, RetryPolicy{.max_elapsed = 250ms}),
+        tether::TimedOut);
     EXPECT_EQ(now_ms() - start, 250ms);
   }());
 }
@@ -125,8 +125,8 @@ TEST(RetryTest, CancellationStopsMidBackoff) {
   VirtualRuntime rt;
   rt.block_on([]() -> Task<void> {
     Flaky f;
-    auto h = tether::spawn(tether::retry([&f] { return f(); },
-                                         RetryPolicy{.max_attempts = 10, .initial_delay = 1s, .jitter = 0}));
+    auto h = tether::spawn(
+        tether::retry([&f] { return f(); }, RetryPolicy{.max_attempts = 10, .initial_delay = 1s, .jitter = 0}));
     co_await tether::sleep(1500ms);  // first backoff done, second attempt failed, in the 2 s backoff
     h.abort();
     EXPECT_THROW(co_await h, tether::Cancelled);

@@ -30,17 +30,17 @@ TEST(BarrierTest, RoundsWithOneLeaderEach) {
   auto root = [](Barrier* b, std::atomic<int>* leaders, std::atomic<int>* arrived, int rounds) -> Task<void> {
     std::vector<tether::JoinHandle<void>> hs;
     for (int t = 0; t < kTasks; ++t) {
-      hs.push_back(tether::spawn([](Barrier* b, std::atomic<int>* leaders, std::atomic<int>* arrived,
-                                    int rounds) -> Task<void> {
-        for (int r = 0; r < rounds; ++r) {
-          arrived->fetch_add(1);
-          auto res = co_await b->wait();
-          // Everyone of this round has arrived.
-          EXPECT_GE(arrived->load(), (r + 1) * kTasks);
-          if (res.is_leader()) leaders->fetch_add(1);
-          co_await b->wait();  // separates rounds so `arrived` checks are exact
-        }
-      }(b, leaders, arrived, rounds)));
+      hs.push_back(
+          tether::spawn([](Barrier* b, std::atomic<int>* leaders, std::atomic<int>* arrived, int rounds) -> Task<void> {
+            for (int r = 0; r < rounds; ++r) {
+              arrived->fetch_add(1);
+              auto res = co_await b->wait();
+              // Everyone of this round has arrived.
+              EXPECT_GE(arrived->load(), (r + 1) * kTasks);
+              if (res.is_leader()) leaders->fetch_add(1);
+              co_await b->wait();  // separates rounds so `arrived` checks are exact
+            }
+          }(b, leaders, arrived, rounds)));
     }
     for (auto& h : hs) co_await h;
   };

@@ -80,10 +80,12 @@ TEST(LockPolicyTest, WaitingForAnotherLockWhileHoldingOneIsLogged) {
       g.unlock();
       co_await tether::sleep(1ms);  // released first: fine
     }
-    auto h = tether::spawn([](Mutex<int>* a, tether::sync::RwLock<int>* b) -> Task<void> {
-      auto ga = co_await a->lock();
-      co_await b->read_with([](const int&) {});
-    }(a, b), {.name = "nested"});
+    auto h = tether::spawn(
+        [](Mutex<int>* a, tether::sync::RwLock<int>* b) -> Task<void> {
+          auto ga = co_await a->lock();
+          co_await b->read_with([](const int&) {});
+        }(a, b),
+        {.name = "nested"});
     co_await tether::sleep(5ms);
     (*held_b)->unlock();
     co_await h;

@@ -145,7 +145,11 @@ TEST(MutexTest, CancellationRacingWithAcquisitionLosesNothing) {
     // Aborts racing with everything else.
     for (int k = 0; k < 8; ++k) {
       auto h = tether::spawn([](Mutex<long>* m) -> Task<void> {
-        for (;;) co_await m->with([](long& v) { ++v; --v; });
+        for (;;)
+          co_await m->with([](long& v) {
+            ++v;
+            --v;
+          });
       }(m));
       co_await tether::sleep(1ms);
       h.abort();

@@ -25,8 +25,8 @@ TEST(NotifyTest, NotifyOneWithoutWaiterStoresOnePermit) {
   Notify n;
   auto root = [](Notify* n) -> Task<void> {
     n->notify_one();
-    n->notify_one();                            // permits do not accumulate
-    co_await n->notified();                     // consumes the permit at once
+    n->notify_one();         // permits do not accumulate
+    co_await n->notified();  // consumes the permit at once
     EXPECT_THROW(co_await tether::timeout(5ms, n->notified(), "notified"), tether::TimedOut);
   };
   rt.block_on(root(&n));

@@ -67,8 +67,8 @@ TEST(RwLockTest, FifoWriterIsNotStarvedByLaterReaders) {
   RwLock<std::vector<std::string>> l;
   auto held = l.try_read();
   ASSERT_TRUE(held);
-  auto root = [](RwLock<std::vector<std::string>>* l, std::optional<RwLock<std::vector<std::string>>::ReadGuard>* held)
-      -> Task<void> {
+  auto root = [](RwLock<std::vector<std::string>>* l,
+                 std::optional<RwLock<std::vector<std::string>>::ReadGuard>* held) -> Task<void> {
     std::vector<tether::JoinHandle<void>> hs;
     hs.push_back(tether::spawn([](RwLock<std::vector<std::string>>* l) -> Task<void> {
       co_await l->write_with([](std::vector<std::string>& v) { v.push_back("w"); });

@@ -16,7 +16,8 @@ using tether::Task;
 using tether::TaskTracker;
 using tether::testing::VirtualRuntime;
 
-Task<void> work(std::chrono::milliseconds d, std::atomic<int>* running, std::atomic<int>* peak, std::atomic<int>* done) {
+Task<void> work(std::chrono::milliseconds d, std::atomic<int>* running, std::atomic<int>* peak,
+                std::atomic<int>* done) {
   int now = running->fetch_add(1) + 1;
   int p = peak->load();
   while (now > p && !peak->compare_exchange_weak(p, now)) {
@@ -31,7 +32,8 @@ TEST(TaskTrackerTest, WaitReturnsOnceClosedAndEmpty) {
   rt.block_on([]() -> Task<void> {
     std::atomic<int> running{0}, peak{0}, done{0};
     TaskTracker tracker;
-    for (int i = 1; i <= 5; ++i) (void)tracker.spawn_now(work(std::chrono::milliseconds(i * 10), &running, &peak, &done));
+    for (int i = 1; i <= 5; ++i)
+      (void)tracker.spawn_now(work(std::chrono::milliseconds(i * 10), &running, &peak, &done));
     tracker.close();
     co_await tracker.wait();
     EXPECT_EQ(done.load(), 5);

@@ -47,10 +47,16 @@ TEST(IntervalTest, FirstTickIsImmediateThenEveryPeriod) {
   EXPECT_EQ(offs, (std::vector<long>{0, 10, 20, 30}));
 }
 
-TEST(IntervalTest, BurstCatchesUpBackToBack) { EXPECT_EQ(tick_offsets(MissedTick::kBurst), (std::vector<long>{0, 10, 45, 45, 45})); }
+TEST(IntervalTest, BurstCatchesUpBackToBack) {
+  EXPECT_EQ(tick_offsets(MissedTick::kBurst), (std::vector<long>{0, 10, 45, 45, 45}));
+}
 
-TEST(IntervalTest, DelayKeepsTheSpacing) { EXPECT_EQ(tick_offsets(MissedTick::kDelay), (std::vector<long>{0, 10, 45, 55, 65})); }
+TEST(IntervalTest, DelayKeepsTheSpacing) {
+  EXPECT_EQ(tick_offsets(MissedTick::kDelay), (std::vector<long>{0, 10, 45, 55, 65}));
+}
 
-TEST(IntervalTest, SkipDropsMissedTicks) { EXPECT_EQ(tick_offsets(MissedTick::kSkip), (std::vector<long>{0, 10, 45, 50, 60})); }
+TEST(IntervalTest, SkipDropsMissedTicks) {
+  EXPECT_EQ(tick_offsets(MissedTick::kSkip), (std::vector<long>{0, 10, 45, 50, 60}));
+}
 
 }  // namespace

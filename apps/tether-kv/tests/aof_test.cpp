@@ -5,11 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 namespace tether::kv {
@@ -32,8 +32,7 @@ Snapshot snapshot(const Keyspace& ks, Millis now) {
 }
 
 // Runs commands against `ks`, collecting their AOF records in `log`.
-void run_all(Keyspace& ks, Millis now, std::string& log,
-             const std::vector<std::vector<std::string>>& commands) {
+void run_all(Keyspace& ks, Millis now, std::string& log, const std::vector<std::vector<std::string>>& commands) {
   for (const auto& c : commands) {
     std::vector<std::string_view> args(c.begin(), c.end());
     std::string reply;
@@ -159,13 +158,11 @@ TEST(AofTest, CorruptLogIsRefusedWithOffset) {
   Keyspace ks;
   AofLoadResult r = replay(ks, log + "garbage\r\n", kT0);
   EXPECT_FALSE(r.ok());
-  EXPECT_EQ(r.error, "corrupt AOF at offset " + std::to_string(good) +
-                         ": ERR Protocol error: expected '*', got 'g'");
+  EXPECT_EQ(r.error, "corrupt AOF at offset " + std::to_string(good) + ": ERR Protocol error: expected '*', got 'g'");
   EXPECT_EQ(r.records, 1u);
 
   r = replay(ks, log + "*1\r\n$x\r\n", kT0);
-  EXPECT_EQ(r.error, "corrupt AOF at offset " + std::to_string(good) +
-                         ": ERR Protocol error: invalid bulk length");
+  EXPECT_EQ(r.error, "corrupt AOF at offset " + std::to_string(good) + ": ERR Protocol error: invalid bulk length");
 
   std::string unknown = log;
   const std::string_view bad[] = {"NOSUCH", "x"};
@@ -192,10 +189,13 @@ TEST(AofTest, CompactionDumpReplaysToSameState) {
   std::string flushed;
   std::size_t keys = 0;
   for (std::size_t i = 0; i < live.shard_count(); ++i) {
-    keys += dump_shard(live.shard(i), at, dump, [&](std::string& buf) {
-      flushed += buf;
-      buf.clear();
-    }, 4096);
+    keys += dump_shard(
+        live.shard(i), at, dump,
+        [&](std::string& buf) {
+          flushed += buf;
+          buf.clear();
+        },
+        4096);
   }
   flushed += dump;
   EXPECT_EQ(keys, snapshot(live, at).keys.size());

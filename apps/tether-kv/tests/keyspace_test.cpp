@@ -58,13 +58,11 @@ TEST_F(KeyspaceTest, PingEchoSelect) {
 TEST_F(KeyspaceTest, UnknownCommandAndArityErrorsMatchRedis) {
   EXPECT_EQ(run({"foo"}), "-ERR unknown command 'foo', with args beginning with: \r\n");
   EXPECT_EQ(run({"foo", "a", "b"}), "-ERR unknown command 'foo', with args beginning with: 'a' 'b' \r\n");
-  EXPECT_EQ(run({"FOO", "a\r\nb", "c"}),
-            "-ERR unknown command 'FOO', with args beginning with: 'a  b' 'c' \r\n");
+  EXPECT_EQ(run({"FOO", "a\r\nb", "c"}), "-ERR unknown command 'FOO', with args beginning with: 'a  b' 'c' \r\n");
   EXPECT_EQ(run({"foo", std::string(200, 'x'), "y"}),
             "-ERR unknown command 'foo', with args beginning with: '" + std::string(128, 'x') + "' \r\n");
   EXPECT_EQ(run({"foo", "a", std::string(130, 'b'), "c"}),
-            "-ERR unknown command 'foo', with args beginning with: 'a' '" + std::string(124, 'b') +
-                "' \r\n");
+            "-ERR unknown command 'foo', with args beginning with: 'a' '" + std::string(124, 'b') + "' \r\n");
   EXPECT_EQ(run({"GET"}), "-ERR wrong number of arguments for 'get' command\r\n");
   EXPECT_EQ(run({"get", "a", "b"}), "-ERR wrong number of arguments for 'get' command\r\n");
   EXPECT_EQ(run({"MSET", "a"}), "-ERR wrong number of arguments for 'mset' command\r\n");
@@ -257,17 +255,14 @@ TEST_F(KeyspaceTest, ExpireFamilyOptionsAndErrors) {
   run({"SET", "k", "v"});
   EXPECT_EQ(run({"EXPIRE", "k", "10", "NX", "XX"}),
             "-ERR NX and XX, GT or LT options at the same time are not compatible\r\n");
-  EXPECT_EQ(run({"EXPIRE", "k", "10", "GT", "LT"}),
-            "-ERR GT and LT options at the same time are not compatible\r\n");
+  EXPECT_EQ(run({"EXPIRE", "k", "10", "GT", "LT"}), "-ERR GT and LT options at the same time are not compatible\r\n");
   EXPECT_EQ(run({"EXPIRE", "k", "10", "foo"}), "-ERR Unsupported option foo\r\n");
   EXPECT_EQ(run({"EXPIRE", "k", "abc", "foo"}), "-ERR Unsupported option foo\r\n");
   EXPECT_EQ(run({"EXPIREAT", "k", "abc", "NX", "XX"}),
             "-ERR NX and XX, GT or LT options at the same time are not compatible\r\n");
   EXPECT_EQ(run({"EXPIRE", "k", "abc"}), "-ERR value is not an integer or out of range\r\n");
-  EXPECT_EQ(run({"EXPIRE", "k", "9223372036854775807"}),
-            "-ERR invalid expire time in 'expire' command\r\n");
-  EXPECT_EQ(run({"PEXPIRE", "k", "9223372036854775807"}),
-            "-ERR invalid expire time in 'pexpire' command\r\n");
+  EXPECT_EQ(run({"EXPIRE", "k", "9223372036854775807"}), "-ERR invalid expire time in 'expire' command\r\n");
+  EXPECT_EQ(run({"PEXPIRE", "k", "9223372036854775807"}), "-ERR invalid expire time in 'pexpire' command\r\n");
   EXPECT_EQ(run({"EXPIRE", "k", "100", "XX"}), ":0\r\n");  // no TTL yet
   EXPECT_EQ(run({"EXPIRE", "k", "100", "GT"}), ":0\r\n");  // no TTL counts as infinite
   EXPECT_EQ(run({"EXPIRE", "k", "100", "LT"}), ":1\r\n");
@@ -306,9 +301,9 @@ TEST_F(KeyspaceTest, KeysWithPatterns) {
 
 // Parses a SCAN reply into (cursor, keys).
 std::pair<std::string, std::vector<std::string>> parse_scan(const std::string& reply) {
-  RequestParser p;  // a SCAN reply has the same shape as a request minus the nesting
+  RequestParser p;                            // a SCAN reply has the same shape as a request minus the nesting
   std::size_t i = reply.find("\r\n", 0) + 2;  // "*2"
-  std::size_t j = reply.find("\r\n", i);       // "$n"
+  std::size_t j = reply.find("\r\n", i);      // "$n"
   const std::size_t n = std::stoul(reply.substr(i + 1, j - i - 1));
   std::string cursor = reply.substr(j + 2, n);
   std::string rest = reply.substr(j + 2 + n + 2);

@@ -106,9 +106,9 @@ TEST(RespParserTest, InlineNulEndsTheLine) {
 // Property: however a pipelined stream is cut into two chunks, and whether or not the parser is
 // drained between them, it yields the same commands.
 TEST(RespParserTest, EverySplitPointParsesIdentically) {
-  const std::string stream = resp_command({"SET", "key:1", std::string("v\r\n\0x", 5)}) +
-                             "PING\r\n" + resp_command({"MGET", "a", "", "ccc"}) + "*0\r\n" +
-                             "ECHO \"q q\" 'r'\r\n" + resp_command({"GET", "key:1"});
+  const std::string stream = resp_command({"SET", "key:1", std::string("v\r\n\0x", 5)}) + "PING\r\n" +
+                             resp_command({"MGET", "a", "", "ccc"}) + "*0\r\n" + "ECHO \"q q\" 'r'\r\n" +
+                             resp_command({"GET", "key:1"});
   const auto whole = parse(stream);
   ASSERT_EQ(whole.commands.size(), 5u);
   for (std::size_t i = 0; i <= stream.size(); ++i) {
@@ -238,12 +238,9 @@ TEST(RespParserTest, InlineLengthLimit) {
   // A complete long line is refused too, so the verdict does not depend on chunking.
   EXPECT_EQ(parse(std::string(15, 'a') + "\r\n", o).commands.size(), 1u);  // the CR counts
   EXPECT_EQ(parse(std::string(17, 'a') + "\r\n", o).error, "ERR Protocol error: too big inline request");
-  EXPECT_EQ(parse("*" + std::string(17, '1') + "\r\n", o).error,
-            "ERR Protocol error: too big mbulk count string");
-  EXPECT_EQ(parse("*" + std::string(17, '1'), o).error,
-            "ERR Protocol error: too big mbulk count string");
-  EXPECT_EQ(parse("*1\r\n$" + std::string(17, '1'), o).error,
-            "ERR Protocol error: too big bulk count string");
+  EXPECT_EQ(parse("*" + std::string(17, '1') + "\r\n", o).error, "ERR Protocol error: too big mbulk count string");
+  EXPECT_EQ(parse("*" + std::string(17, '1'), o).error, "ERR Protocol error: too big mbulk count string");
+  EXPECT_EQ(parse("*1\r\n$" + std::string(17, '1'), o).error, "ERR Protocol error: too big bulk count string");
   // Default: 64 KiB.
   EXPECT_EQ(parse(std::string(64 * 1024 + 1, 'a')).error, "ERR Protocol error: too big inline request");
 }

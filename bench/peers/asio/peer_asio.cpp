@@ -14,6 +14,7 @@
 #include <boost/asio/experimental/as_tuple.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
 
+#include <unistd.h>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -26,7 +27,6 @@
 #include <sstream>
 #include <string>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 namespace asio = boost::asio;
@@ -45,14 +45,20 @@ std::string g_workload;
 class Line {
  public:
   Line() { out_ << "{\"runtime\":\"asio\",\"workload\":\"" << g_workload << '"'; }
-  Line& num(const char* k, std::uint64_t v) { out_ << ",\"" << k << "\":" << v; return *this; }
+  Line& num(const char* k, std::uint64_t v) {
+    out_ << ",\"" << k << "\":" << v;
+    return *this;
+  }
   Line& real(const char* k, double v) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.3f", v);
     out_ << ",\"" << k << "\":" << buf;
     return *this;
   }
-  Line& flag(const char* k, bool v) { out_ << ",\"" << k << "\":" << (v ? "true" : "false"); return *this; }
+  Line& flag(const char* k, bool v) {
+    out_ << ",\"" << k << "\":" << (v ? "true" : "false");
+    return *this;
+  }
   Line& str(const char* k, const std::string& v) {
     out_ << ",\"" << k << "\":\"";
     for (char c : v) out_ << (c == '"' || c == '\\' ? '_' : c);
@@ -369,14 +375,22 @@ int main(int argc, char** argv) {
   std::unique_ptr<asio::ip::tcp::acceptor> acceptor;
   std::unique_ptr<asio::signal_set> sigs;
   // The workload's main task is a coroutine on the io_context, like every other task.
-  if (g_workload == "spawn") asio::co_spawn(ctx, spawn_wl(p), rethrow);
-  else if (g_workload == "skynet") asio::co_spawn(ctx, skynet(p), rethrow);
-  else if (g_workload == "mpsc") asio::co_spawn(ctx, mpsc_wl(p), rethrow);
-  else if (g_workload == "pingpong") asio::co_spawn(ctx, pingpong(p), rethrow);
-  else if (g_workload == "sleep") asio::co_spawn(ctx, sleep_wl(p), rethrow);
-  else if (g_workload == "idle") asio::co_spawn(ctx, idle(p), rethrow);
-  else if (g_workload == "mutex") asio::co_spawn(ctx, mutex_wl(p), rethrow);
-  else if (g_workload == "echo-server") echo_server(ctx, p, acceptor, sigs);
+  if (g_workload == "spawn")
+    asio::co_spawn(ctx, spawn_wl(p), rethrow);
+  else if (g_workload == "skynet")
+    asio::co_spawn(ctx, skynet(p), rethrow);
+  else if (g_workload == "mpsc")
+    asio::co_spawn(ctx, mpsc_wl(p), rethrow);
+  else if (g_workload == "pingpong")
+    asio::co_spawn(ctx, pingpong(p), rethrow);
+  else if (g_workload == "sleep")
+    asio::co_spawn(ctx, sleep_wl(p), rethrow);
+  else if (g_workload == "idle")
+    asio::co_spawn(ctx, idle(p), rethrow);
+  else if (g_workload == "mutex")
+    asio::co_spawn(ctx, mutex_wl(p), rethrow);
+  else if (g_workload == "echo-server")
+    echo_server(ctx, p, acceptor, sigs);
   else {
     std::fprintf(stderr, "peer-asio: unknown workload %s\n", argv[1]);
     return 2;

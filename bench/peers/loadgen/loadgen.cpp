@@ -127,15 +127,17 @@ bool send_all(Conn& c) {
   std::size_t off = 0;
   while (off < c.out.size()) {
     auto k = ::send(c.fd, c.out.data() + off, c.out.size() - off, MSG_NOSIGNAL);
-    if (k > 0) off += std::size_t(k);
-    else if (k < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-    else return false;
+    if (k > 0)
+      off += std::size_t(k);
+    else if (k < 0 && (errno == EAGAIN || errno == EINTR))
+      continue;
+    else
+      return false;
   }
   return true;
 }
 
-void worker(std::vector<Conn>& conns, std::uint64_t measure_from, std::uint64_t measure_to,
-            Histogram& hist) {
+void worker(std::vector<Conn>& conns, std::uint64_t measure_from, std::uint64_t measure_to, Histogram& hist) {
   int ep = epoll_create1(EPOLL_CLOEXEC);
   for (std::size_t i = 0; i < conns.size(); ++i) {
     epoll_event ev{};
@@ -146,7 +148,10 @@ void worker(std::vector<Conn>& conns, std::uint64_t measure_from, std::uint64_t 
   for (auto& c : conns) {
     fill(c);
     c.sent_at = now_ns();
-    if (!send_all(c)) { set_error("send failed"); break; }
+    if (!send_all(c)) {
+      set_error("send failed");
+      break;
+    }
   }
   std::vector<epoll_event> events(conns.size());
   while (!g_error) {
@@ -158,7 +163,10 @@ void worker(std::vector<Conn>& conns, std::uint64_t measure_from, std::uint64_t 
       auto& c = conns[events[e].data.u64];
       auto r = ::recv(c.fd, c.in.data() + c.got, c.in.size() - c.got, 0);
       if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-      if (r <= 0) { set_error(r == 0 ? "server closed a connection" : std::strerror(errno)); break; }
+      if (r <= 0) {
+        set_error(r == 0 ? "server closed a connection" : std::strerror(errno));
+        break;
+      }
       c.got += std::size_t(r);
       if (c.got < c.out.size()) continue;
       if (std::memcmp(c.in.data(), c.out.data(), c.out.size()) != 0) {
@@ -171,7 +179,10 @@ void worker(std::vector<Conn>& conns, std::uint64_t measure_from, std::uint64_t 
       ++c.seq;
       fill(c);
       c.sent_at = now_ns();
-      if (!send_all(c)) { set_error("send failed"); break; }
+      if (!send_all(c)) {
+        set_error("send failed");
+        break;
+      }
     }
   }
   close(ep);
@@ -186,14 +197,22 @@ int main(int argc, char** argv) {
     auto eq = a.find('=');
     if (eq == std::string::npos) fail("argument " + a + " is not key=value");
     auto k = a.substr(0, eq), v = a.substr(eq + 1);
-    if (k == "host") cfg.host = v;
-    else if (k == "port") cfg.port = std::atoi(v.c_str());
-    else if (k == "conns") cfg.conns = std::atoi(v.c_str());
-    else if (k == "size") cfg.size = std::atoi(v.c_str());
-    else if (k == "seconds") cfg.seconds = std::atof(v.c_str());
-    else if (k == "warmup_ms") cfg.warmup_ms = std::strtoull(v.c_str(), nullptr, 10);
-    else if (k == "threads") cfg.threads = std::atoi(v.c_str());
-    else fail("unknown parameter " + k);
+    if (k == "host")
+      cfg.host = v;
+    else if (k == "port")
+      cfg.port = std::atoi(v.c_str());
+    else if (k == "conns")
+      cfg.conns = std::atoi(v.c_str());
+    else if (k == "size")
+      cfg.size = std::atoi(v.c_str());
+    else if (k == "seconds")
+      cfg.seconds = std::atof(v.c_str());
+    else if (k == "warmup_ms")
+      cfg.warmup_ms = std::strtoull(v.c_str(), nullptr, 10);
+    else if (k == "threads")
+      cfg.threads = std::atoi(v.c_str());
+    else
+      fail("unknown parameter " + k);
   }
   if (cfg.port <= 0 || cfg.conns <= 0 || cfg.size <= 0 || cfg.threads <= 0) fail("need port, conns, size, threads > 0");
   cfg.threads = std::min(cfg.threads, cfg.conns);

@@ -34,8 +34,8 @@ class TaskCell final : public TaskHeader {
  public:
   using Handle = typename Task<T>::Handle;
 
-  TaskCell(RuntimeCore* core, CancelState* parent, std::uint64_t id, std::source_location loc,
-           std::string_view name, Handle frame)
+  TaskCell(RuntimeCore* core, CancelState* parent, std::uint64_t id, std::source_location loc, std::string_view name,
+           Handle frame)
       : TaskHeader(core, parent, id, loc, name), frame_(frame) {
     resume_point = frame;
   }
@@ -45,7 +45,7 @@ class TaskCell final : public TaskHeader {
 
   void take_result_and_destroy_frame() noexcept override {
     result_.move_from(frame_.promise().result());
-    outcome_ = !result_.has_exception() ? Outcome::kValue
+    outcome_ = !result_.has_exception()   ? Outcome::kValue
                : is_cancelled_exception() ? Outcome::kCancelled
                                           : Outcome::kFailed;
     // SAFETY: the frame is suspended at its final suspend point and nothing else refers to it.

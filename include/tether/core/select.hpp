@@ -119,8 +119,7 @@ Task<std::variant<detail::VariantSlot<await_result_t<As>>...>> select(As... ops)
   auto spawn_all = [&]<std::size_t... I>(std::index_sequence<I...>) {
     return std::make_tuple(JoinHandle<await_result_t<As>>(detail::spawn_cell(
         core, detail::select_branch(std::move(ops), &shared, static_cast<int>(I)), opts,
-        std::source_location::current(), detail::IsTask<As>::value ? nullptr : &shared.group,
-        static_cast<int>(I)))...);
+        std::source_location::current(), detail::IsTask<As>::value ? nullptr : &shared.group, static_cast<int>(I)))...);
   };
   auto handles = spawn_all(std::index_sequence_for<As...>{});
 

@@ -37,9 +37,8 @@ namespace detail {
 
 // Returns the new cell with one reference for the caller.
 template <class T>
-TaskCell<T>* spawn_cell(RuntimeCore* core, Task<T>&& task, const SpawnOptions& opts,
-                        const std::source_location& loc, SelectGroup* group = nullptr,
-                        int branch = SelectGroup::kNone) {
+TaskCell<T>* spawn_cell(RuntimeCore* core, Task<T>&& task, const SpawnOptions& opts, const std::source_location& loc,
+                        SelectGroup* group = nullptr, int branch = SelectGroup::kNone) {
   if (!task.valid()) throw Error("spawn() of an empty Task");
   CancelState* parent = nullptr;
   if (opts.token) {

@@ -19,14 +19,15 @@ namespace tether::io {
 namespace detail {
 template <class R>
 concept ByteRange = std::ranges::contiguous_range<R> && std::ranges::sized_range<R> &&
-                    sizeof(std::ranges::range_value_t<R>) == 1 && std::is_trivial_v<std::ranges::range_value_t<R>>;
+                        sizeof(std::ranges::range_value_t<R>) == 1 &&
+                    std::is_trivial_v<std::ranges::range_value_t<R>>;
 }  // namespace detail
 
 struct MutableBuffer {
   MutableBuffer(void* d, std::size_t n) noexcept : data(d), size(n) {}
   template <detail::ByteRange R>
-    requires(!std::is_const_v<std::remove_reference_t<std::ranges::range_reference_t<R>>>)
-  MutableBuffer(R&& r) noexcept : data(std::ranges::data(r)), size(std::ranges::size(r)) {}
+  requires(!std::is_const_v<std::remove_reference_t<std::ranges::range_reference_t<R>>>) MutableBuffer(R&& r)
+  noexcept : data(std::ranges::data(r)), size(std::ranges::size(r)) {}
 
   void* data;
   std::size_t size;

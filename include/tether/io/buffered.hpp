@@ -72,7 +72,9 @@ class BufReader {
     std::size_t got = 0;
     while (got < out.size) {
       std::size_t n = co_await read(MutableBuffer(p + got, out.size - got), deadline);
-      if (n == 0) throw Error(ErrorKind::kUnexpectedEof, "read_exact", std::to_string(got) + " of " + std::to_string(out.size) + " bytes");
+      if (n == 0)
+        throw Error(ErrorKind::kUnexpectedEof, "read_exact",
+                    std::to_string(got) + " of " + std::to_string(out.size) + " bytes");
       got += n;
     }
   }
@@ -99,7 +101,8 @@ class BufReader {
       }
       line.append(start, end_ - pos_);
       pos_ = end_;
-      if (line.size() > max_line) throw Error(ErrorKind::kOther, "read_line", "line longer than " + std::to_string(max_line) + " bytes");
+      if (line.size() > max_line)
+        throw Error(ErrorKind::kOther, "read_line", "line longer than " + std::to_string(max_line) + " bytes");
       if (!co_await fill(deadline)) co_return !line.empty();
     }
   }
@@ -128,7 +131,9 @@ class BufReader {
 template <AsyncWriteStream S>
 class BufWriter {
  public:
-  explicit BufWriter(S& stream, std::size_t capacity = 8192) : s_(stream) { buf_.reserve(std::max<std::size_t>(capacity, 16)); }
+  explicit BufWriter(S& stream, std::size_t capacity = 8192) : s_(stream) {
+    buf_.reserve(std::max<std::size_t>(capacity, 16));
+  }
   BufWriter(const BufWriter&) = delete;
   BufWriter& operator=(const BufWriter&) = delete;
 

@@ -41,11 +41,11 @@ namespace tether::io {
 enum class Stdio { kInherit, kNull, kPipe };
 
 struct Command {
-  std::string program;                                       // a path, or a name looked up in PATH
-  std::vector<std::string> args = {};                        // argv[1..]
+  std::string program;                                        // a path, or a name looked up in PATH
+  std::vector<std::string> args = {};                         // argv[1..]
   std::vector<std::pair<std::string, std::string>> env = {};  // set (or override) these
-  bool clear_env = false;                                    // start from an empty environment
-  std::string cwd = {};                                      // working directory ("" = ours)
+  bool clear_env = false;                                     // start from an empty environment
+  std::string cwd = {};                                       // working directory ("" = ours)
   Stdio in = Stdio::kInherit;
   Stdio out = Stdio::kInherit;
   Stdio err = Stdio::kInherit;

@@ -118,14 +118,13 @@ template <class S>
 struct SourceTraits;  // Item: what a child receives; Result<Fn>: what fn's awaitable yields
 
 template <class S>
-  requires AsyncSource<S>
+requires AsyncSource<S>
 struct SourceTraits<S> {
   using Item = typename await_result_t<decltype(std::declval<S&>().recv())>::value_type;
 };
 
 template <class S>
-  requires(!AsyncSource<S> && std::ranges::input_range<S>)
-struct SourceTraits<S> {
+requires(!AsyncSource<S> && std::ranges::input_range<S>) struct SourceTraits<S> {
   using Item = std::ranges::range_reference_t<S>;
 };
 

@@ -96,9 +96,9 @@ struct StageMetrics {
   std::string name;
   std::size_t parallelism = 1;
   std::size_t capacity = 0;
-  std::uint64_t items_in = 0;   // taken from its input
-  std::uint64_t items_out = 0;  // handed to its output (for the sink: fully consumed)
-  std::size_t queue_depth = 0;  // items waiting in its input channel
+  std::uint64_t items_in = 0;        // taken from its input
+  std::uint64_t items_out = 0;       // handed to its output (for the sink: fully consumed)
+  std::size_t queue_depth = 0;       // items waiting in its input channel
   std::chrono::nanoseconds busy{0};  // time inside fn, summed over workers
 };
 

@@ -42,9 +42,9 @@ struct RateLimiterOptions {
 };
 
 struct RateLimiterMetrics {
-  std::uint64_t granted = 0;   // tokens handed out
-  std::uint64_t refused = 0;   // try_acquire() calls that got nothing
-  std::uint64_t waits = 0;     // acquire() calls that had to sleep
+  std::uint64_t granted = 0;  // tokens handed out
+  std::uint64_t refused = 0;  // try_acquire() calls that got nothing
+  std::uint64_t waits = 0;    // acquire() calls that had to sleep
 };
 
 // tether::RateLimiter
@@ -84,7 +84,7 @@ class RateLimiter {
 
   // Constant after construction
   const RateLimiterOptions options_;
-  const std::int64_t interval_ns_;  // time per token
+  const std::int64_t interval_ns_;   // time per token
   const std::int64_t tolerance_ns_;  // burst × interval
 
   mutable std::mutex mu_;

@@ -53,8 +53,8 @@ namespace tether {
 
 // Passed to RetryPolicy::on_retry before each backoff.
 struct RetryEvent {
-  std::size_t attempt = 0;           // the attempt that just failed (1 = the first call)
-  std::exception_ptr error;          // what it failed with
+  std::size_t attempt = 0;            // the attempt that just failed (1 = the first call)
+  std::exception_ptr error;           // what it failed with
   std::chrono::milliseconds delay{};  // how long retry() now sleeps
 };
 
@@ -91,7 +91,9 @@ class Backoff {
       : initial_(static_cast<double>(p.initial_delay.count())),
         multiplier_(p.multiplier),
         max_(static_cast<double>(p.max_delay.count())),
-        jitter_(p.jitter < 0 ? 0 : p.jitter > 1 ? 1 : p.jitter),
+        jitter_(p.jitter < 0   ? 0
+                : p.jitter > 1 ? 1
+                               : p.jitter),
         rng_(p.seed ? *p.seed : std::random_device{}()) {}
 
   std::chrono::milliseconds next() {

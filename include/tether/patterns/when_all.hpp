@@ -138,12 +138,14 @@ Task<std::tuple<detail::VariantSlot<await_result_t<As>>...>> when_all(As... ops)
       (s.spawn(detail::when_all_child(std::move(std::get<I>(pending)), &std::get<I>(slots)),
                {.name = "when_all child"}),
        ...);
-    }(std::index_sequence_for<As...>{});
+    }
+    (std::index_sequence_for<As...>{});
     co_return;
   });
   co_return [&]<std::size_t... I>(std::index_sequence<I...>) {
     return std::tuple<detail::VariantSlot<await_result_t<As>>...>(detail::take_slot(std::get<I>(slots))...);
-  }(std::index_sequence_for<As...>{});
+  }
+  (std::index_sequence_for<As...>{});
 }
 
 // when_all(tasks)

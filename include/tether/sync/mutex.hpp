@@ -100,7 +100,7 @@ class Mutex {
 
   // Constructs the data in place.
   template <class... Args>
-    requires std::is_constructible_v<T, Args...>
+  requires std::is_constructible_v<T, Args...>
   explicit Mutex(Args&&... args) : data_(std::forward<Args>(args)...) {}
   Mutex(const Mutex&) = delete;
   Mutex& operator=(const Mutex&) = delete;
@@ -269,7 +269,8 @@ class Mutex {
       this->req_.ctx = this;
     }
     // Movable until awaited (so it can be passed to timeout() or select()).
-    WithAwaiter(WithAwaiter&& o) noexcept(std::is_nothrow_move_constructible_v<F>) : WithAwaiter(o.m_, std::move(o.fn_)) {}
+    WithAwaiter(WithAwaiter&& o) noexcept(std::is_nothrow_move_constructible_v<F>)
+        : WithAwaiter(o.m_, std::move(o.fn_)) {}
     WithAwaiter(const WithAwaiter&) = delete;
     WithAwaiter& operator=(const WithAwaiter&) = delete;
 

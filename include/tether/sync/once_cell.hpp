@@ -78,7 +78,8 @@ class OnceCell {
   // Allocation: the returned Task's frame.
   template <class F>
   [[nodiscard]] Task<const T*> get_or_init(F init) {
-    static_assert(Awaitable<std::invoke_result_t<F&>>, "get_or_init(): init() must return an awaitable of T (a Task<T>)");
+    static_assert(Awaitable<std::invoke_result_t<F&>>,
+                  "get_or_init(): init() must return an awaitable of T (a Task<T>)");
     for (;;) {
       if (const T* v = get()) co_return v;
       bool mine = false;

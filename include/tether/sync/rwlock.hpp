@@ -42,7 +42,7 @@ template <class T>
 class RwLock {
  public:
   template <class... Args>
-    requires std::is_constructible_v<T, Args...>
+  requires std::is_constructible_v<T, Args...>
   explicit RwLock(Args&&... args) : data_(std::forward<Args>(args)...) {}
   RwLock(const RwLock&) = delete;
   RwLock& operator=(const RwLock&) = delete;

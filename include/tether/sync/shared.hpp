@@ -86,7 +86,6 @@ class ReadIndicators {
   };
   tether::detail::Atomic<unsigned> version_index_{0};
   Counter counts_[2][kStripes];
-
 };
 
 }  // namespace detail
@@ -138,7 +137,7 @@ class Shared {
   };
 
   template <class... Args>
-    requires std::is_constructible_v<T, Args...>
+  requires std::is_constructible_v<T, Args...>
   explicit Shared(Args&&... args) : current_(new Version(std::forward<Args>(args)...)) {}
   Shared(const Shared&) = delete;
   Shared& operator=(const Shared&) = delete;
@@ -154,8 +153,8 @@ class Shared {
     using R = std::invoke_result_t<F&, const T&>;
     static_assert(!Awaitable<R>, "Shared::read(): the closure must not suspend; take a load() snapshot instead");
     static_assert(!std::is_reference_v<R>, "Shared::read(): return a copy; use load() to keep a version alive");
-    const auto tok = ind_.arrive();                                   // rule 1
-    const Version* v = current_.load(std::memory_order_seq_cst);      // rule 3 needs seq_cst
+    const auto tok = ind_.arrive();                               // rule 1
+    const Version* v = current_.load(std::memory_order_seq_cst);  // rule 3 needs seq_cst
     struct Depart {
       detail::ReadIndicators& ind;
       detail::ReadIndicators::Token tok;
@@ -169,9 +168,9 @@ class Shared {
   // A Snapshot of the current version, valid for as long as it is held (across awaits too: it
   // is a reference-counted immutable value, not a lock). Wait-free.
   Snapshot load() const noexcept {
-    const auto tok = ind_.arrive();                             // rule 1
-    Version* v = current_.load(std::memory_order_seq_cst);      // rule 3 needs seq_cst
-    v->refs.fetch_add(1, std::memory_order_relaxed);  // relaxed: the read section keeps v alive
+    const auto tok = ind_.arrive();                         // rule 1
+    Version* v = current_.load(std::memory_order_seq_cst);  // rule 3 needs seq_cst
+    v->refs.fetch_add(1, std::memory_order_relaxed);        // relaxed: the read section keeps v alive
     ind_.depart(tok);
     return Snapshot(v);
   }
@@ -200,7 +199,7 @@ class Shared {
   }
   void publish_locked(Version* v) noexcept {
     Version* old = current_.exchange(v, std::memory_order_seq_cst);  // rule 2; seq_cst: rule 3
-    ind_.synchronize();                                               // rule 2
+    ind_.synchronize();                                              // rule 2
     old->release();
   }
 

@@ -86,7 +86,7 @@ class JoinSet {
   // Finished keys, pushed by the tasks as they end, popped by next().
   struct State {
     std::mutex mu;
-    std::deque<std::uint64_t> done;                    // guarded by mu
+    std::deque<std::uint64_t> done;                                                          // guarded by mu
     std::unique_ptr<detail::OneShotEvent> ready = std::make_unique<detail::OneShotEvent>();  // guarded by mu
 
     void push(std::uint64_t key) {

@@ -27,8 +27,8 @@ namespace tether::testing {
 
 struct VirtualOptions {
   std::optional<std::uint64_t> seed = {};  // default: $TETHER_SEED, else random
-  bool shuffle = true;                // choose among ready tasks by the seed (false: FIFO)
-  RuntimeOptions runtime = {};        // flavor is ignored: always single-threaded
+  bool shuffle = true;                     // choose among ready tasks by the seed (false: FIFO)
+  RuntimeOptions runtime = {};             // flavor is ignored: always single-threaded
 };
 
 class VirtualRuntime : public Runtime {

@@ -51,8 +51,9 @@ void io_backend_check(RuntimeCore& core) noexcept {
     if (!p.ok) {
       core.logger().warn("io_backend=io_uring unavailable ({}); falling back to epoll", p.why);
     } else {
-      core.logger().info("io_backend=io_uring: the kernel accepts io_uring, but this build drives "
-                         "readiness through epoll; falling back to epoll");
+      core.logger().info(
+          "io_backend=io_uring: the kernel accepts io_uring, but this build drives "
+          "readiness through epoll; falling back to epoll");
     }
   });
 }

@@ -49,8 +49,8 @@
 //     the receiving side, and slots return to senders in batches (capacity stays exact).
 #pragma once
 
-#include <coroutine>
 #include <algorithm>
+#include <coroutine>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -261,7 +261,7 @@ class BoundedChannel {
       if (!gate()) return ChanOp::kLost;
       out.emplace(pop());
       if (batch_ > 0) claim_left_ = std::min(len_, batch_);  // rule 9
-      fill_from_senders_locked(wakes);       // rule 3
+      fill_from_senders_locked(wakes);                       // rule 3
       return ChanOp::kDone;
     }
     if (drained_and_closed_locked()) return gate() ? ChanOp::kClosed : ChanOp::kLost;

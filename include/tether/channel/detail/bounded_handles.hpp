@@ -155,17 +155,11 @@ class BoundedReceiver {
  public:
   // Adopts one receiver count and reference of `ch`.
   explicit BoundedReceiver(BoundedChannel<T>* ch) noexcept : ch_(ch) {}
-  BoundedReceiver(const BoundedReceiver& o) noexcept
-    requires Cloneable
-      : ch_(o.ch_) {
+  BoundedReceiver(const BoundedReceiver& o) noexcept requires Cloneable : ch_(o.ch_) {
     if (ch_) ch_->add_receiver();
   }
-  BoundedReceiver(const BoundedReceiver&)
-    requires(!Cloneable)
-  = delete;
-  BoundedReceiver& operator=(const BoundedReceiver& o) noexcept
-    requires Cloneable
-  {
+  BoundedReceiver(const BoundedReceiver&) requires(!Cloneable) = delete;
+  BoundedReceiver& operator=(const BoundedReceiver& o) noexcept requires Cloneable {
     if (this != &o) {
       if (o.ch_) o.ch_->add_receiver();
       reset();
@@ -173,9 +167,7 @@ class BoundedReceiver {
     }
     return *this;
   }
-  BoundedReceiver& operator=(const BoundedReceiver&)
-    requires(!Cloneable)
-  = delete;
+  BoundedReceiver& operator=(const BoundedReceiver&) requires(!Cloneable) = delete;
   BoundedReceiver(BoundedReceiver&& o) noexcept : ch_(std::exchange(o.ch_, nullptr)) {}
   BoundedReceiver& operator=(BoundedReceiver&& o) noexcept {
     if (this != &o) {

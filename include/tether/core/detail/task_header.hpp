@@ -59,8 +59,7 @@ class TaskHeader : public CancelState {
  public:
   enum : std::uint32_t { kIdle = 0, kScheduled = 1, kRunning = 2, kNotified = 4, kComplete = 8 };
 
-  TaskHeader(RuntimeCore* core, CancelState* parent, std::uint64_t id, std::source_location loc,
-             std::string_view name);
+  TaskHeader(RuntimeCore* core, CancelState* parent, std::uint64_t id, std::source_location loc, std::string_view name);
   ~TaskHeader() override;
 
   TaskHeader* as_task() noexcept override { return this; }
@@ -114,10 +113,10 @@ class TaskHeader : public CancelState {
 
   // Access: only by the thread running the task (or the scheduler between runs).
   std::coroutine_handle<> resume_point;
-  CancelState* scope;         // innermost cancellation scope; `this` outside any timeout/shield
-  bool root_done = false;     // set by the root frame's final_suspend
+  CancelState* scope;      // innermost cancellation scope; `this` outside any timeout/shield
+  bool root_done = false;  // set by the root frame's final_suspend
   bool started = false;
-  std::uint32_t budget = 0;   // cooperative budget left in this run
+  std::uint32_t budget = 0;          // cooperative budget left in this run
   const char* waiting_on = nullptr;  // what the task waits on, for dumps ("recv", "sleep", ...)
   HeldLock* held_locks = nullptr;    // innermost lock held through a guard (see HeldLock)
   // select() branch of a single awaitable (waiter.hpp rule 4); constant after spawn.
@@ -187,7 +186,8 @@ bool arm_current(Waiter& w, std::coroutine_handle<> h) noexcept;
 bool disarm(Waiter& w) noexcept;
 // Called at every suspension of a task (arm_current, yield): reports it if it holds a guard.
 inline void check_no_held_locks(TaskHeader* t) noexcept {
-  if (t->held_locks) [[unlikely]] t->held_locks->report(t, t->held_locks);
+  if (t->held_locks) [[unlikely]]
+    t->held_locks->report(t, t->held_locks);
 }
 // Throws Cancelled if the current task's scope is cancelled.
 void throw_if_cancelled();

@@ -40,9 +40,9 @@ class PoolJob {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;  // acq_rel: refcount
   }
 
-  Waiter waiter;               // completion: claimed by the pool thread after run()
-  Stage stage = Stage::kNew;   // guarded by the pool's mu_
-  bool abandoned = false;      // guarded by the pool's mu_ (rule 4)
+  Waiter waiter;              // completion: claimed by the pool thread after run()
+  Stage stage = Stage::kNew;  // guarded by the pool's mu_
+  bool abandoned = false;     // guarded by the pool's mu_ (rule 4)
 
  private:
   Atomic<std::uint32_t> refs_{1};

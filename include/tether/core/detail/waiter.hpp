@@ -71,7 +71,7 @@ class Waiter {
   // Schedules the waiting task; defined in task_header.hpp.
   void wake() noexcept;
 
-  TaskHeader* task = nullptr;         // the task to resume; set before the waiter is published
+  TaskHeader* task = nullptr;          // the task to resume; set before the waiter is published
   CancelState* armed_scope = nullptr;  // the scope this waiter is armed on, if any
 
   // Intrusive links for the primitive's wait queue. Access: only under the primitive's lock.

@@ -40,7 +40,8 @@ class UnixListener : public ListenerSocket {
   const std::string& path() const noexcept { return path_; }
 
  private:
-  UnixListener(int fd, const ListenOptions& opts, std::string path) : ListenerSocket(fd, opts), path_(std::move(path)) {}
+  UnixListener(int fd, const ListenOptions& opts, std::string path)
+      : ListenerSocket(fd, opts), path_(std::move(path)) {}
   std::string path_;  // empty once moved from
 };
 
