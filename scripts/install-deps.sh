@@ -6,7 +6,7 @@
 set -euo pipefail
 
 base=(g++ cmake ninja-build pkg-config libgtest-dev libgmock-dev libbenchmark-dev
-      libspdlog-dev libfmt-dev liburing-dev redis-tools time clang-format git)
+      libspdlog-dev libfmt-dev liburing-dev redis-tools time clang-format git libnats-dev nats-server)
 bench=(golang-go cargo librust-tokio-dev libboost1.81-dev redis-server libcaf-dev python3)
 kv=(redis-tools redis-server clang libclang-rt-14-dev)
 
