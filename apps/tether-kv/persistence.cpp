@@ -136,7 +136,7 @@ class Writer {
     ctx_.stats.aof_rewrite_in_progress.store(true, std::memory_order_relaxed);  // relaxed: a statistic
     log_line('*', "Background append only file rewriting started (log is " + std::to_string(size_) + " bytes)");
     try {
-      background_.spawn_now(aof_rewrite(ctx_), {.name = "aof rewrite"}).detach();
+      background_.spawn_background(aof_rewrite(ctx_), {.name = "aof rewrite"});
     } catch (const Error& e) {  // the tracker is closed: shutting down
       rewriting_ = false;
       ctx_.stats.aof_rewrite_in_progress.store(false, std::memory_order_relaxed);

@@ -206,11 +206,11 @@ Task<void> accept_loop(ServerContext& ctx, io::TcpListener& listener, TaskTracke
     // runtime, so their handles are not kept.
     if (read(ctx.stats.connected_clients) >= ctx.config.maxclients) {
       bump(ctx.stats.rejected_connections);
-      connections.spawn_now(reject_client(std::move(stream)), {.name = "reject client"}).detach();
+      connections.spawn_background(reject_client(std::move(stream)), {.name = "reject client"});
       continue;
     }
     bump(ctx.stats.connected_clients);  // released by serve_connection
-    connections.spawn_now(serve_connection(ctx, std::move(stream)), {.name = "client"}).detach();
+    connections.spawn_background(serve_connection(ctx, std::move(stream)), {.name = "client"});
   }
 }
 
@@ -250,7 +250,7 @@ Task<void> serve_metrics_request(ServerContext& ctx, io::TcpStream stream) {
 Task<void> metrics_loop(ServerContext& ctx, io::TcpListener listener, TaskTracker& background) {
   for (;;) {
     io::TcpStream stream = co_await listener.accept(Deadline::never());
-    background.spawn_now(serve_metrics_request(ctx, std::move(stream)), {.name = "metrics request"}).detach();
+    background.spawn_background(serve_metrics_request(ctx, std::move(stream)), {.name = "metrics request"});
   }
 }
 
@@ -300,12 +300,12 @@ Task<int> run_server(const ServerConfig& config, Runtime& runtime, ServerStats& 
     io::File log = co_await open_aof_for_append(ctx.aof_path);
     writer = spawn(aof_writer(ctx, std::move(rx), std::move(log), background), {.name = "aof writer"});
     if (config.appendfsync == AppendFsync::kEverySec) {
-      background.spawn_now(aof_sync_ticker(ctx), {.name = "aof everysec"}).detach();
+      background.spawn_background(aof_sync_ticker(ctx), {.name = "aof everysec"});
     }
   }
-  background.spawn_now(expiry_loop(ctx), {.name = "active expiry"}).detach();
+  background.spawn_background(expiry_loop(ctx), {.name = "active expiry"});
   if (metrics_listener) {
-    background.spawn_now(metrics_loop(ctx, std::move(*metrics_listener), background), {.name = "metrics"}).detach();
+    background.spawn_background(metrics_loop(ctx, std::move(*metrics_listener), background), {.name = "metrics"});
   }
   JoinHandle<void> acceptor = spawn(accept_loop(ctx, listener, connections), {.name = "accept loop"});
 
@@ -319,7 +319,8 @@ Task<int> run_server(const ServerConfig& config, Runtime& runtime, ServerStats& 
   const auto shutdown_started = std::chrono::steady_clock::now();
   const auto grace_deadline = Deadline::after(config.shutdown_grace);
   log_line('#', std::string("Received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + " scheduling shutdown...");
-  spawn(exit_on_second_signal(std::move(signals)), {.name = "second signal"}).detach();
+  spawn(exit_on_second_signal(std::move(signals)), {.name = "second signal"})
+      .detach();  // until exit: a second signal ends the process even if shutdown hangs
 
   // 1. Stop accepting.
   acceptor.abort();

@@ -5,7 +5,9 @@
 
 #include <atomic>
 
+#include "test_support.hpp"
 #include "tether/core/runtime.hpp"
+#include "tether/core/yield.hpp"
 #include "tether/testing/virtual_runtime.hpp"
 #include "tether/time/sleep.hpp"
 
@@ -91,6 +93,33 @@ TEST(TaskTrackerTest, AbortedUnstartedTaskLeavesTheTracker) {
     co_await tracker.wait();
     EXPECT_THROW(co_await h, tether::Cancelled);
   }());
+}
+
+// Property: a background task is waited for like any tracked task, and its failure reaches the log.
+TEST(TaskTrackerTest, BackgroundTaskIsWaitedForAndItsFailureLogged) {
+  tether::test::LogCapture log;
+  std::atomic<int> done{0};
+  {
+    tether::Runtime rt({.workers = 2, .logger = log.logger});
+    rt.block_on([](std::atomic<int>* done) -> Task<void> {
+      TaskTracker tracker;
+      tracker.spawn_background([](std::atomic<int>* done) -> Task<void> {
+        co_await tether::yield_now();
+        done->fetch_add(1);
+      }(done));
+      tracker.spawn_background(
+          []() -> Task<void> {
+            co_await tether::yield_now();
+            throw std::runtime_error("background boom");
+          }(),
+          {.name = "doomed background"});
+      tracker.close();
+      co_await tracker.wait();
+      EXPECT_EQ(tracker.len(), 0u);
+    }(&done));
+  }
+  EXPECT_EQ(done.load(), 1);
+  EXPECT_TRUE(log.contains("'doomed background' failed and nobody awaited it: background boom"));
 }
 
 }  // namespace

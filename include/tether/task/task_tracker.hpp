@@ -71,6 +71,14 @@ class TaskTracker {
     return start(std::move(task), opts, loc);
   }
 
+  // Starts `task` now as a tracked background task whose result nobody awaits: wait() still covers
+  // it, cancel() reaches it, and its failure goes to the runtime's error log (never silent). Only
+  // for Task<void>: a value nobody reads would be lost. Throws: Error if the tracker is closed.
+  void spawn_background(Task<void> task, SpawnOptions opts = {},
+                        std::source_location loc = std::source_location::current()) {
+    spawn_now(std::move(task), opts, loc).detach();
+  }
+
   // No new tasks; wait() can now complete.
   void close() noexcept { closed_.store(true, std::memory_order_release); }
   bool is_closed() const noexcept { return closed_.load(std::memory_order_acquire); }
