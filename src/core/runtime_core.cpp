@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "counters.hpp"
+#include "task_fields_logger.hpp"
 #include "tether/core/detail/driver.hpp"
 #include "tether/core/detail/thread_pool.hpp"
 #include "tether/core/task.hpp"
@@ -29,7 +30,8 @@ void RuntimeCore::set_current(RuntimeCore* core) noexcept { tls_current_core = c
 
 RuntimeCore::RuntimeCore(RuntimeOptions options)
     : options_(std::move(options)),
-      logger_(options_.logger ? options_.logger : spdlog::default_logger()),
+      // Every line the runtime writes carries the writing task's id and name (task_fields_logger.hpp).
+      logger_(std::make_shared<TaskFieldsLogger>(options_.logger ? options_.logger : spdlog::default_logger())),
       root_(new RootState()),
       driver_(std::make_unique<Driver>()),
       counters_(std::make_unique<RuntimeCounters>()) {

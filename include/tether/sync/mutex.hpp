@@ -7,6 +7,7 @@
 //
 //   Mutex<T>          the lock and its data
 //   Mutex<T>::Guard   RAII access for the rare code that must lock across several statements
+//   LockStats         how often acquisitions had to wait, and for how long (for metrics)
 //
 // Which lock should you use?
 //   - Mutex<T>::with(): the default. Short critical sections on shared state.
@@ -18,8 +19,10 @@
 // Example: examples/sync/bank_counter.cpp
 #pragma once
 
+#include <chrono>
 #include <concepts>
 #include <coroutine>
+#include <cstdint>
 #include <exception>
 #include <optional>
 #include <source_location>
@@ -33,6 +36,14 @@
 #include "tether/sync/lock_policy.hpp"
 
 namespace tether::sync {
+
+// A snapshot of a lock's contention since construction: acquisitions that had to queue behind
+// another holder, and the time they spent queued (spinning or parked). Uncontended acquisitions
+// are not counted, so that the fast path stays one atomic.
+struct LockStats {
+  std::uint64_t contended_acquisitions = 0;
+  std::chrono::nanoseconds wait_time{0};
+};
 
 namespace detail {
 
@@ -142,6 +153,11 @@ class Mutex {
 
   bool is_locked() const noexcept { return raw_.is_locked(); }
 
+  // Contention so far (see LockStats). Thread-safe; a relaxed snapshot.
+  LockStats stats() const noexcept {
+    return LockStats{raw_.contended(), std::chrono::nanoseconds(static_cast<std::int64_t>(raw_.wait_ns()))};
+  }
+
   // Access without locking, for when nothing else can reach the mutex (setup, teardown).
   T& get_unsynchronized() noexcept { return data_; }
 
@@ -216,8 +232,10 @@ class Mutex {
         return false;
       }
       self->waiting_on = "mutex";
+      queued_at_ = std::chrono::steady_clock::now();
       switch (m_.raw_.wait_queued(&req_, h)) {
         case tether::detail::RawMutex::Queued::kDone:
+          record_wait();
           // Served while spinning: the holder ran our closure, or handed us the lock.
           if (req_.ran) {
             combined_ = true;
@@ -242,9 +260,16 @@ class Mutex {
         m_.raw_.remove(&req_);
         throw Cancelled();
       }
+      record_wait();
       if (req_.ran) return false;
       m_.raw_.clear_handoff();  // we own the lock and run now
       return true;
+    }
+
+    void record_wait() noexcept {
+      auto waited = std::chrono::steady_clock::now() - queued_at_;
+      m_.raw_.record_wait(
+          static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(waited).count()));
     }
 
     static bool cancelled() noexcept {
@@ -254,8 +279,9 @@ class Mutex {
 
     Mutex& m_;
     tether::detail::LockRequest req_;
-    bool acquired_ = false;  // we own the lock, without having suspended
-    bool combined_ = false;  // a holder ran our closure while we spun
+    std::chrono::steady_clock::time_point queued_at_{};  // when the request was queued (rule 2)
+    bool acquired_ = false;                              // we own the lock, without having suspended
+    bool combined_ = false;                              // a holder ran our closure while we spun
   };
 
   template <class F>

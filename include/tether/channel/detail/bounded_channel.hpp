@@ -60,6 +60,7 @@
 #include <utility>
 
 #include "tether/channel/error.hpp"
+#include "tether/channel/stats.hpp"
 #include "tether/core/detail/sync_shim.hpp"
 #include "tether/core/detail/task_header.hpp"
 #include "tether/core/error.hpp"
@@ -319,6 +320,17 @@ class BoundedChannel {
   }
 
   std::size_t capacity() const noexcept { return cap_; }
+  // For monitors (ChannelGauge): a few loads under the lock.
+  ChannelStats stats() noexcept {
+    std::lock_guard<SpinLock> g(mu_);
+    return ChannelStats{.capacity = cap_,
+                        .len = len_,
+                        .waiting_senders = send_waiters_.size(),
+                        .waiting_receivers = recv_waiters_.size(),
+                        .senders = senders_,
+                        .receivers = receivers_,
+                        .closed = rx_closed_};
+  }
   std::size_t len() noexcept {
     std::lock_guard<SpinLock> g(mu_);
     return len_;

@@ -138,6 +138,13 @@ class BoundedSender {
   bool is_closed() const { return checked()->rx_closed(); }
   std::size_t capacity() const { return checked()->capacity(); }
   bool valid() const noexcept { return ch_ != nullptr; }
+  ChannelStats stats() const { return checked()->stats(); }
+  // A reference for monitors that never keeps the channel open (tether/channel/stats.hpp).
+  ChannelGauge gauge() const {
+    BoundedChannel<T>* ch = checked();
+    ch->add_ref();
+    return ChannelGauge::adopt(ch);
+  }
 
  private:
   BoundedChannel<T>* checked() const {
@@ -209,6 +216,13 @@ class BoundedReceiver {
   std::size_t len() const { return checked()->len(); }
   std::size_t capacity() const { return checked()->capacity(); }
   bool valid() const noexcept { return ch_ != nullptr; }
+  ChannelStats stats() const { return checked()->stats(); }
+  // A reference for monitors that never keeps the channel open (tether/channel/stats.hpp).
+  ChannelGauge gauge() const {
+    BoundedChannel<T>* ch = checked();
+    ch->add_ref();
+    return ChannelGauge::adopt(ch);
+  }
 
  private:
   BoundedChannel<T>* checked() const {

@@ -113,6 +113,16 @@ class RawMutex {
     state_.fetch_and(~kHandoff, std::memory_order_relaxed);  // relaxed: a spinning hint only
   }
 
+  // Lock statistics for monitors: acquisitions that had to queue (rule 2) and the time they spent
+  // queued. Only the contended path pays for them.
+  void record_wait(std::uint64_t ns) noexcept {
+    // relaxed: statistics only; nothing is published through them.
+    contended_.fetch_add(1, std::memory_order_relaxed);
+    wait_ns_.fetch_add(ns, std::memory_order_relaxed);
+  }
+  std::uint64_t contended() const noexcept { return contended_.load(std::memory_order_relaxed); }
+  std::uint64_t wait_ns() const noexcept { return wait_ns_.load(std::memory_order_relaxed); }
+
   // Rule 3.
   void unlock() noexcept {
     std::uint32_t expected = kLocked;
@@ -126,6 +136,9 @@ class RawMutex {
 
   // Atomic: see protocol above
   Atomic<std::uint32_t> state_{0};
+  // Atomic: statistics (record_wait)
+  Atomic<std::uint64_t> contended_{0};
+  Atomic<std::uint64_t> wait_ns_{0};
   SpinLock qmu_;
   // Guarded by qmu_
   WaitList queue_;
