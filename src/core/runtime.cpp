@@ -30,10 +30,20 @@ TaskInfo describe(detail::TaskHeader* t) {
 
 }  // namespace
 
-Runtime::Runtime(RuntimeOptions options) : core_(make_core(std::move(options))) {}
+namespace detail {
+// Defined by src/observe/watchdog.cpp: starts the monitor thread of RuntimeOptions::watchdog.
+std::unique_ptr<observe::Watchdog, WatchdogDeleter> start_runtime_watchdog(Runtime& rt);
+}  // namespace detail
+
+Runtime::Runtime(RuntimeOptions options) : core_(make_core(std::move(options))) {
+  // Virtual-time runtimes (the other constructor) have no monitor thread: their tests drive an
+  // observe::Watchdog by hand, deterministically.
+  if (core_->options().watchdog.enabled) watchdog_ = detail::start_runtime_watchdog(*this);
+}
 Runtime::Runtime(std::unique_ptr<detail::RuntimeCore> core) : core_(std::move(core)) {}
 
 Runtime::~Runtime() {
+  watchdog_.reset();  // stop the monitor before anything it watches goes away
   if (!core_) return;
   if (!core_->shut_down()) {
     // Cancel everything and give it a moment to unwind; stragglers are destroyed by the core.

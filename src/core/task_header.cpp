@@ -18,6 +18,27 @@ namespace {
 
 thread_local TaskHeader* tls_current_task = nullptr;
 
+// The calling thread's RunSlot in the runtime with serial `tls_slot_serial` (RuntimeCore::run_slot).
+// Keyed by serial rather than by core pointer, so a new runtime at a freed one's address never
+// finds the old slot.
+thread_local RuntimeCore::RunSlot* tls_slot = nullptr;
+thread_local std::uint64_t tls_slot_serial = 0;
+std::atomic<std::uint64_t> next_core_serial{1};
+
+inline RuntimeCore::RunSlot& slot_of(RuntimeCore* core) noexcept {
+  if (tls_slot_serial == core->serial()) [[likely]]
+    return *tls_slot;
+  return core->run_slot();
+}
+
+// Clears the calling thread's slot if it shows `t` (end of a run; a completion may also come from a
+// thread that never ran the task, at teardown).
+inline void leave_slot(RuntimeCore* core, TaskHeader* t) noexcept {
+  if (tls_slot_serial == core->serial() && tls_slot->task.load(std::memory_order_relaxed) == t) {
+    tls_slot->task.store(nullptr, std::memory_order_release);  // release: pairs with the watchdog's acquire
+  }
+}
+
 // The spawn time only feeds task ages (dumps, shutdown reports) and debug durations, so the
 // coarse clock (same epoch as steady_clock, a few ms resolution, no hardware read) is enough.
 std::chrono::steady_clock::time_point coarse_now() noexcept {
@@ -44,6 +65,20 @@ std::coroutine_handle<>& trampoline_slot() noexcept {
 }
 void set_current_task(TaskHeader* t) noexcept { tls_current_task = t; }
 
+std::uint64_t RuntimeCore::next_serial() noexcept {
+  return next_core_serial.fetch_add(1, std::memory_order_relaxed);  // relaxed: only uniqueness matters
+}
+
+RuntimeCore::RunSlot& RuntimeCore::run_slot() noexcept {
+  if (tls_slot_serial == serial_) return *tls_slot;
+  std::lock_guard<std::mutex> g(run_slots_mu_);
+  RunSlot& slot = run_slots_.emplace_back();
+  slot.index = static_cast<unsigned>(run_slots_.size() - 1);
+  tls_slot = &slot;
+  tls_slot_serial = serial_;
+  return slot;
+}
+
 TaskHeader::TaskHeader(RuntimeCore* core, CancelState* parent, std::uint64_t id, std::source_location loc,
                        std::string_view name)
     : CancelState(parent),
@@ -61,8 +96,10 @@ void TaskHeader::wake(ScheduleHint hint) noexcept {
   // before it suspended (rule 2's release in end_run()).
   std::uint32_t s = state_.load(std::memory_order_acquire);
   for (;;) {
-    if (s == kIdle) {
-      if (state_.compare_exchange_weak(s, kScheduled, std::memory_order_acq_rel, std::memory_order_acquire)) {
+    if ((s & ~kInspecting) == kIdle) {
+      // Rule 4: an inspected task is queued all the same; begin_run() waits for the inspector.
+      if (state_.compare_exchange_weak(s, (s & kInspecting) | kScheduled, std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
         core_->schedule(this, hint);
         return;
       }
@@ -77,14 +114,47 @@ void TaskHeader::wake(ScheduleHint hint) noexcept {
 }
 
 bool TaskHeader::begin_run() noexcept {
-  // acq_rel: acquire pairs with the release of the wake CAS / end_run(), so this run sees what the
-  // previous run and the waker wrote. Only kScheduled tasks are in queues (rule 1), so the exchange
-  // cannot overwrite kComplete.
-  std::uint32_t prev = state_.exchange(kRunning, std::memory_order_acq_rel);
-  return prev == kScheduled;
+  // acq_rel: acquire pairs with the release of the wake CAS / end_run() / end_inspection(), so this
+  // run sees what the previous run and the waker wrote. Only kScheduled tasks are in queues (rule 1).
+  std::uint32_t expected = kScheduled;
+  while (!state_.compare_exchange_weak(expected, kRunning, std::memory_order_acq_rel, std::memory_order_acquire)) {
+    if (expected & kInspecting) {
+      // Rule 4: an inspector holds the task for a few microseconds.
+      cpu_relax();
+      expected = kScheduled;
+    } else if (expected != kScheduled) {
+      return false;
+    }
+  }
+  // Watchdog stamps (RuntimeCore::RunSlot). relaxed task store: the monitor only compares it; the
+  // release on `runs` publishes it with the new count (pairs with the watchdog's acquire).
+  RuntimeCore::RunSlot& slot = slot_of(core_);
+  slot.task.store(this, std::memory_order_relaxed);
+  slot.runs.store(slot.runs.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  last_run_epoch = core_->watch_epoch();
+  return true;
+}
+
+bool TaskHeader::try_begin_inspection() noexcept {
+  std::uint32_t s = state_.load(std::memory_order_acquire);
+  for (;;) {
+    if (s & (kRunning | kComplete | kInspecting)) return false;
+    // acq_rel: acquire pairs with end_run()'s release, so the inspector sees the frames and fields
+    // the last run left (rule 4).
+    if (state_.compare_exchange_weak(s, s | kInspecting, std::memory_order_acq_rel, std::memory_order_acquire)) {
+      return true;
+    }
+  }
+}
+
+void TaskHeader::end_inspection() noexcept {
+  // release: pairs with begin_run()'s acquire; the inspector wrote nothing the task reads, but the
+  // next run must not start before the inspector's last read of the frames.
+  state_.fetch_and(~static_cast<std::uint32_t>(kInspecting), std::memory_order_acq_rel);
 }
 
 bool TaskHeader::end_run() noexcept {
+  leave_slot(core_, this);
   std::uint32_t expected = kRunning;
   // release: the next worker to run this task (after a wake) sees everything this run wrote.
   if (state_.compare_exchange_strong(expected, kIdle, std::memory_order_acq_rel, std::memory_order_acquire)) {
@@ -96,6 +166,7 @@ bool TaskHeader::end_run() noexcept {
 }
 
 void TaskHeader::complete() noexcept {
+  leave_slot(core_, this);
   Waiter* joiner = nullptr;
   bool log_now = false;
   {

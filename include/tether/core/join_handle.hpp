@@ -38,6 +38,8 @@ class TaskCell final : public TaskHeader {
            Handle frame)
       : TaskHeader(core, parent, id, loc, name), frame_(frame) {
     resume_point = frame;
+    root_promise = &frame.promise();
+    root_frame = frame.address();
   }
 
   static void* operator new(std::size_t size) { return frame_alloc(size); }

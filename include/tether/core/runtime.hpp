@@ -34,6 +34,16 @@
 
 namespace tether {
 
+namespace observe {
+class Watchdog;
+}
+namespace detail {
+// Implemented by tether/observe (a lower layer defines the hook, the higher one fills it in).
+struct WatchdogDeleter {
+  void operator()(observe::Watchdog* w) const noexcept;
+};
+}  // namespace detail
+
 struct RuntimeMetrics {
   unsigned workers = 0;
   std::uint64_t tasks_spawned = 0;
@@ -113,6 +123,8 @@ class Runtime {
  private:
   void run_until_complete(detail::TaskHeader* t);
   std::unique_ptr<detail::RuntimeCore> core_;
+  // The monitor thread of RuntimeOptions::watchdog; null when disabled or in virtual time.
+  std::unique_ptr<observe::Watchdog, detail::WatchdogDeleter> watchdog_;
 };
 
 // Runs `task` on a fresh runtime built from `options` and returns its result.

@@ -19,6 +19,28 @@ class logger;
 
 namespace tether {
 
+namespace observe {
+struct WatchdogReport;  // tether/observe/watchdog.hpp
+}
+
+// The watchdog (tether/observe/watchdog.hpp): one monitor thread per runtime that reports, once per
+// task and at warn level with its async backtrace, a task that holds a worker too long without
+// suspending (it blocks the runtime), and a task that has waited too long on something with no
+// deadline (it may be hung). Its cost on the hot path is a few relaxed stores per task run.
+struct WatchdogOptions {
+  // Off: no monitor thread (the per-run stamps remain; they are too cheap to switch).
+  bool enabled = true;
+  // A run longer than this is reported as blocking. Lower catches more, but flags honest
+  // CPU-heavy turns that should move to spawn_compute anyway. 0 disables the check.
+  std::chrono::milliseconds blocking_threshold{100};
+  // A task waiting longer than this, with no timeout scope above it and not on a sleep, is reported
+  // as possibly hung. Long-lived consumers waiting for work look the same: raise it, or give such
+  // waits a deadline. 0 disables the check.
+  std::chrono::milliseconds hung_threshold{60'000};
+  // Called (on the monitor thread) for each report, after it is logged. Must not block for long.
+  std::function<void(const observe::WatchdogReport&)> on_report = {};
+};
+
 // The I/O reactor (tether/io). kIoUring falls back to kEpoll, with one log line, where the kernel or
 // the build refuses io_uring.
 enum class IoBackend {
@@ -63,6 +85,9 @@ struct RuntimeOptions {
   // Called on each worker thread when it starts and before it exits (e.g. to pin or name it).
   std::function<void(unsigned worker)> on_worker_start = {};
   std::function<void(unsigned worker)> on_worker_stop = {};
+
+  // Blocking and hung task reports; on by default (see WatchdogOptions).
+  WatchdogOptions watchdog = {};
 
   // Logger for task lifecycle (debug), failures (error) and runtime events; null: spdlog's default.
   std::shared_ptr<spdlog::logger> logger = {};

@@ -166,8 +166,21 @@ class PromiseBase {
 
   void set_continuation(std::coroutine_handle<> c) noexcept { continuation_ = c; }
 
+  // The async backtrace link (task dumps, the watchdog; tether/observe/). While this frame awaits a
+  // child Task, the child's promise and frame; null otherwise. Written only by the thread running the
+  // task; a dumper reads it only while it holds the task's inspection claim (task_header.hpp), so a
+  // dump walks root -> leaf with no bookkeeping at suspensions, only two stores per Task await.
+  void link_child(PromiseBase* child, void* child_frame) noexcept {
+    child_ = child;
+    child_frame_ = child_frame;
+  }
+  PromiseBase* awaited_child() const noexcept { return child_; }
+  void* awaited_child_frame() const noexcept { return child_frame_; }
+
  private:
   std::coroutine_handle<> continuation_;
+  PromiseBase* child_ = nullptr;
+  void* child_frame_ = nullptr;
 };
 
 template <class T>
@@ -230,14 +243,24 @@ class [[nodiscard]] Task {
    public:
     explicit Awaiter(Handle h) noexcept : h_(h) {}
     bool await_ready() const noexcept { return false; }
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<> caller) noexcept {
+    template <class CallerPromise>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<CallerPromise> caller) noexcept {
       h_.promise().set_continuation(caller);
+      // A tether caller records the child, so a task dump can walk from the root down to the leaf.
+      if constexpr (std::is_base_of_v<detail::PromiseBase, CallerPromise>) {
+        caller_ = &caller.promise();
+        caller_->link_child(&h_.promise(), h_.address());
+      }
       return detail::transfer_to(h_);  // start the child without growing the stack
     }
-    T await_resume() { return h_.promise().result().take(); }
+    T await_resume() {
+      if (caller_) caller_->link_child(nullptr, nullptr);
+      return h_.promise().result().take();
+    }
 
    private:
     Handle h_;
+    detail::PromiseBase* caller_ = nullptr;
   };
 
   Awaiter operator co_await() && noexcept { return Awaiter(h_); }

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -100,6 +101,31 @@ class RuntimeCore {
   bool shut_down() const noexcept { return shut_down_.load(std::memory_order_acquire); }
   void mark_shut_down() noexcept { shut_down_.store(true, std::memory_order_release); }
 
+  // Watchdog support (tether/observe/watchdog.hpp). Every thread that runs this runtime's tasks owns
+  // a RunSlot saying what it runs now and how many runs it began, so a monitor can spot a task that
+  // holds its thread too long. Hot-path cost: three relaxed stores and a thread-local load per run
+  // (TaskHeader::begin_run / end_run), no clock read.
+  struct alignas(64) RunSlot {
+    Atomic<TaskHeader*> task{nullptr};  // the task being run; null between runs
+    Atomic<std::uint64_t> runs{0};      // runs begun on this thread (release: see begin_run)
+    unsigned index = 0;                 // constant: the order in which threads first ran a task
+  };
+  // The calling thread's slot, created on first use.
+  RunSlot& run_slot() noexcept;
+  // Calls fn(const RunSlot&) for every slot, under the slots lock.
+  template <class Fn>
+  void for_each_run_slot(Fn&& fn) const {
+    std::lock_guard<std::mutex> g(run_slots_mu_);
+    for (const RunSlot& s : run_slots_) fn(s);
+  }
+  // The watchdog's epoch: bumped by each watchdog check; a task records it when it begins to run, so
+  // the watchdog can tell how long a task has been waiting without a clock read per run.
+  // relaxed: a diagnostic stamp; the inspection claim orders the task's copy (task_header.hpp rule 4).
+  std::uint64_t watch_epoch() const noexcept { return watch_epoch_.load(std::memory_order_relaxed); }
+  std::uint64_t advance_watch_epoch() noexcept { return watch_epoch_.fetch_add(1, std::memory_order_relaxed) + 1; }
+  // A number no other RuntimeCore in this process had or will have (keys thread-local caches).
+  std::uint64_t serial() const noexcept { return serial_; }
+
   // Milliseconds on the process-wide monotonic clock that real-time runtimes share.
   static std::uint64_t process_now_ms() noexcept;
 
@@ -127,6 +153,11 @@ class RuntimeCore {
   Atomic<std::uint64_t> next_id_{1};
   Atomic<std::uint64_t> external_inflight_{0};
   Atomic<bool> shut_down_{false};
+  static std::uint64_t next_serial() noexcept;
+  const std::uint64_t serial_ = next_serial();
+  Atomic<std::uint64_t> watch_epoch_{0};
+  mutable std::mutex run_slots_mu_;
+  std::deque<RunSlot> run_slots_;  // guarded by run_slots_mu_; elements never move
   struct alignas(64) RegistryShard {
     SpinLock mu;
     TaskHeader* head = nullptr;  // guarded by mu

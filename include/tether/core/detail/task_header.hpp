@@ -18,6 +18,14 @@
 //     it goes to kScheduled and is queued at the back (it yielded or was woken while suspending).
 //  3. When the root coroutine finishes, the worker moves the result into the cell, destroys the
 //     frame, sets kComplete, and notifies the joiner.
+//  4. Inspection (task dumps, the watchdog): an inspector may set kInspecting on a task that is
+//     kIdle or kScheduled (try_begin_inspection, one CAS), which keeps it from running, so its
+//     frames and its `Access: only by the thread running the task` fields hold still while it reads
+//     them. A wake during inspection still moves kIdle -> kScheduled and queues the task (the bit is
+//     kept); a worker's begin_run() that finds the bit spins until end_inspection() clears it.
+//     Inspectors only copy pointers and strings under the claim (microseconds), never symbolise.
+//     acq_rel on both sides: the inspector sees what the last run wrote, the next run sees nothing
+//     new (the inspector writes nothing the task reads).
 //
 // References: the task's run (the "alive" reference, dropped at completion), its JoinHandle, and each
 // child scope or task (cancel_state.hpp rule 3).
@@ -36,6 +44,7 @@
 namespace tether::detail {
 
 class RuntimeCore;
+class PromiseBase;
 
 // One lock a task holds through a guard (the sync layer's Mutex/RwLock guards embed it). The task
 // keeps its held locks in an intrusive list; a task that suspends while the list is non-empty is
@@ -57,7 +66,7 @@ enum class ScheduleHint : std::uint8_t {
 
 class TaskHeader : public CancelState {
  public:
-  enum : std::uint32_t { kIdle = 0, kScheduled = 1, kRunning = 2, kNotified = 4, kComplete = 8 };
+  enum : std::uint32_t { kIdle = 0, kScheduled = 1, kRunning = 2, kNotified = 4, kComplete = 8, kInspecting = 16 };
 
   TaskHeader(RuntimeCore* core, CancelState* parent, std::uint64_t id, std::source_location loc, std::string_view name);
   ~TaskHeader() override;
@@ -73,6 +82,13 @@ class TaskHeader : public CancelState {
   bool end_run() noexcept;
 
   bool is_complete() const noexcept { return state_.load(std::memory_order_acquire) & kComplete; }
+
+  // Rule 4. Returns false (claiming nothing) if the task is running or complete. Only one inspector
+  // at a time per task: callers serialise through their own lock (observe/'s inspection mutex).
+  bool try_begin_inspection() noexcept;
+  void end_inspection() noexcept;
+  // A racy snapshot of the state bits, for diagnostics only.
+  std::uint32_t state_for_diagnostics() const noexcept { return state_.load(std::memory_order_relaxed); }
   // block_on(): blocks the calling (non-worker) thread until the task completes.
   void wait_complete_blocking() noexcept;
 
@@ -122,6 +138,16 @@ class TaskHeader : public CancelState {
   // select() branch of a single awaitable (waiter.hpp rule 4); constant after spawn.
   SelectGroup* select_group = nullptr;
   int select_branch = SelectGroup::kNone;
+
+  // The root frame and its promise, for async backtraces; constant after spawn.
+  PromiseBase* root_promise = nullptr;
+  void* root_frame = nullptr;
+  // RuntimeCore's watchdog epoch when the task last began to run (the watchdog's "waiting since").
+  // Access: written by the thread running the task; read by an inspector under rule 4.
+  std::uint64_t last_run_epoch = 0;
+  // Which watchdog reports were already made for this task. Access: only by the watchdog's checks
+  // (serialised by the watchdog's lock).
+  std::uint8_t watchdog_reported = 0;
 
   // Access: only by the run queue that holds the task.
   TaskHeader* next_in_queue = nullptr;
