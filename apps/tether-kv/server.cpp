@@ -35,6 +35,9 @@
 #include "tether/io/error.hpp"
 #include "tether/io/net/tcp_listener.hpp"
 #include "tether/io/signal.hpp"
+#include "tether/observe/metrics_registry.hpp"
+#include "tether/observe/metrics_server.hpp"
+#include "tether/observe/prometheus.hpp"
 #include "tether/time/interval.hpp"
 #include "tether/time/sleep.hpp"
 #include "tether/time/timeout.hpp"
@@ -74,7 +77,7 @@ void print_usage(const char* argv0) {
       "  --shards N               keyspace shards (default 64)\n"
       "  --proto-max-bulk-len N   largest bulk string accepted (default 536870912)\n"
       "  --workers N              runtime worker threads, 0 = one per core (default 0)\n"
-      "  --metrics-port N         serve INFO-style metrics over HTTP on this port (default off)\n"
+      "  --metrics-port N         serve Prometheus metrics at http://BIND:N/metrics (default off)\n"
       "  --aof-rewrite-min-size N compact the log past this many bytes (default 67108864)\n"
       "  --subscriber-queue N     messages buffered per subscriber before it is dropped (default 1024)\n"
       "  --shutdown-grace-ms N    graceful shutdown bound (default 5000)\n",
@@ -232,26 +235,40 @@ Task<void> expiry_loop(ServerContext& ctx) {
   }
 }
 
-// The metrics endpoint: any HTTP request gets INFO as text/plain. One short task per request.
-Task<void> serve_metrics_request(ServerContext& ctx, io::TcpStream stream) {
-  try {
-    char buf[4096];
-    (void)co_await stream.read(buf, Deadline::after(2s));
-    std::string body = co_await info_text(ctx, "all");
-    std::string resp = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) +
-                       "\r\nConnection: close\r\n\r\n" + body;
-    co_await stream.write_all(resp, Deadline::after(2s));
-  } catch (const Cancelled&) {
-    throw;
-  } catch (const Error&) {
-  }
+// The server's own counters in the Prometheus text format, after the runtime's and the
+// registry's (observe::prometheus_text()).
+std::string kv_metrics_text(const ServerStats& st) {
+  std::string out;
+  auto family = [&out](const char* name, const char* type, const char* help, std::uint64_t value) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+           std::to_string(value) + "\n";
+  };
+  family("tether_kv_connections_received_total", "counter", "Client connections accepted.",
+         read(st.connections_received));
+  family("tether_kv_connected_clients", "gauge", "Clients connected now.", read(st.connected_clients));
+  family("tether_kv_rejected_connections_total", "counter", "Connections refused at maxclients.",
+         read(st.rejected_connections));
+  family("tether_kv_commands_processed_total", "counter", "Commands executed.", read(st.commands_processed));
+  family("tether_kv_expired_keys_total", "counter", "Keys removed by expiry.", read(st.expired_keys));
+  family("tether_kv_protocol_errors_total", "counter", "Clients dropped for protocol errors.",
+         read(st.protocol_errors));
+  family("tether_kv_write_timeouts_total", "counter", "Clients dropped because they stopped reading.",
+         read(st.write_timeouts));
+  family("tether_kv_net_input_bytes_total", "counter", "Bytes read from clients.", read(st.net_input_bytes));
+  family("tether_kv_net_output_bytes_total", "counter", "Bytes written to clients.", read(st.net_output_bytes));
+  family("tether_kv_aof_size_bytes", "gauge", "Size of the append-only file.", read(st.aof_current_size));
+  family("tether_kv_aof_fsyncs_total", "counter", "fsync calls on the append-only file.", read(st.aof_fsyncs));
+  return out;
 }
 
-Task<void> metrics_loop(ServerContext& ctx, io::TcpListener listener, TaskTracker& background) {
-  for (;;) {
-    io::TcpStream stream = co_await listener.accept(Deadline::never());
-    background.spawn_background(serve_metrics_request(ctx, std::move(stream)), {.name = "metrics request"});
-  }
+// The opt-in /metrics endpoint (--metrics-port): bounded connections, deadlines on every read and
+// write (observe::MetricsServer). Runs until the background tracker cancels it at shutdown.
+Task<void> metrics_loop(ServerContext& ctx, observe::MetricsServer server, const observe::MetricsRegistry& registry) {
+  const ServerStats* stats = &ctx.stats;
+  Runtime* runtime = &ctx.runtime;
+  const observe::MetricsRegistry* reg = &registry;
+  co_await server.run(
+      [stats, runtime, reg] { return observe::prometheus_text(*runtime, *reg) + kv_metrics_text(*stats); });
 }
 
 // A second SIGINT/SIGTERM during the graceful shutdown: exit at once, as Redis does.
@@ -284,10 +301,17 @@ Task<int> run_server(const ServerConfig& config, Runtime& runtime, ServerStats& 
 
   io::TcpListener listener = io::TcpListener::bind(io::SocketAddress::from(config.bind, config.port),
                                                    {.max_connections = config.maxclients + 64});
-  std::optional<io::TcpListener> metrics_listener;
+  std::optional<observe::MetricsServer> metrics_server;
   if (config.metrics_port) {
-    metrics_listener =
-        io::TcpListener::bind(io::SocketAddress::from(config.bind, *config.metrics_port), {.max_connections = 16});
+    metrics_server.emplace(observe::MetricsServer::bind(io::SocketAddress::from(config.bind, *config.metrics_port)));
+  }
+  // What /metrics shows besides the runtime: the client listener, the AOF queue, the shard locks.
+  // Declared before the background tracker's tasks start and outliving them (step 3 below).
+  observe::MetricsRegistry registry;
+  std::vector<observe::MetricsRegistry::Registration> registered;
+  registered.push_back(registry.add_listener("clients", listener));
+  for (std::size_t i = 0; i < shards.size(); ++i) {
+    registered.push_back(registry.add_mutex("shard-" + std::to_string(i), *shards[i]));
   }
 
   TaskTracker background({.name = "background"});
@@ -297,6 +321,7 @@ Task<int> run_server(const ServerConfig& config, Runtime& runtime, ServerStats& 
   if (config.appendonly) {
     auto [tx, rx] = mpsc::channel<AofMsg>(config.aof_queue);
     ctx.aof.emplace(std::move(tx));
+    registered.push_back(registry.add_channel("aof", ctx.aof->gauge()));
     io::File log = co_await open_aof_for_append(ctx.aof_path);
     writer = spawn(aof_writer(ctx, std::move(rx), std::move(log), background), {.name = "aof writer"});
     if (config.appendfsync == AppendFsync::kEverySec) {
@@ -304,8 +329,9 @@ Task<int> run_server(const ServerConfig& config, Runtime& runtime, ServerStats& 
     }
   }
   background.spawn_background(expiry_loop(ctx), {.name = "active expiry"});
-  if (metrics_listener) {
-    background.spawn_background(metrics_loop(ctx, std::move(*metrics_listener), background), {.name = "metrics"});
+  if (metrics_server) {
+    log_line('*', "Serving metrics on http://" + metrics_server->local_address().to_string() + "/metrics");
+    background.spawn_background(metrics_loop(ctx, std::move(*metrics_server), registry), {.name = "metrics"});
   }
   JoinHandle<void> acceptor = spawn(accept_loop(ctx, listener, connections), {.name = "accept loop"});
 

@@ -347,5 +347,22 @@ case_rewrite() {
   expect_eq "$after" "$before" "dataset after rewrite + restart"
 }
 
+case_metrics() {
+  start_server "$WORK/data" --metrics-port 0
+  local mport log="$WORK/server.$SERVERS.log"
+  mport=$(sed -n 's|.*Serving metrics on http://127\.0\.0\.1:\([0-9]*\)/metrics.*|\1|p' "$log" | head -n1)
+  [ -n "$mport" ] || fail "no metrics port in the log: $(cat "$log")"
+  expect_eq "$(cli set k v)" "OK" "SET"
+  local out
+  out=$(timeout 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$mport; printf 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n' >&3; cat <&3" | tr -d '\r')
+  expect_contains "$out" "HTTP/1.1 200 OK" "status"
+  expect_contains "$out" "# TYPE tether_tasks_spawned_total counter" "runtime family"
+  expect_contains "$out" 'tether_channel_capacity{runtime="tether-kv",channel="aof"} 4096' "AOF channel gauge"
+  expect_contains "$out" 'tether_lock_wait_seconds_total{runtime="tether-kv",lock="shard-0"}' "shard lock series"
+  echo "$out" | grep -q '^tether_kv_commands_processed_total [1-9]' || fail "commands counter did not move: $out"
+  out=$(timeout 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$mport; printf 'GET /nope HTTP/1.1\r\n\r\n' >&3; cat <&3" | tr -d '\r')
+  expect_contains "$out" "HTTP/1.1 404" "other paths"
+}
+
 "case_$CASE"
 echo "PASS ($CASE)"
