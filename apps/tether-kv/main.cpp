@@ -19,6 +19,7 @@
 #include "server.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/runtime.hpp"
+#include "tether/observe/dump_on_signal.hpp"
 
 int main(int argc, char** argv) {
   using namespace tether::kv;
@@ -73,7 +74,10 @@ int main(int argc, char** argv) {
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    // `kill -USR1 <pid>` logs every task with its async backtrace (tether/observe/dump_on_signal.hpp).
+    tether::observe::DumpOnSignal task_dumps(runtime, SIGUSR1);
     return runtime.block_on(run_server(config, runtime, stats, keyspace));
   } catch (const tether::Error& e) {
     std::fprintf(stderr, "tether-kv: %s\n", e.what());

@@ -35,7 +35,14 @@ std::chrono::milliseconds clamp_ms(std::chrono::milliseconds v, std::chrono::mil
   return std::max(lo, std::min(v, hi));
 }
 
-bool waits_on_a_sleep(const std::string& what) { return what.rfind("sleep", 0) == 0 || what.rfind("interval", 0) == 0; }
+// Waits that end by themselves, or carry a Deadline by construction: a sleep, an interval tick, and
+// every I/O wait (tether I/O always has a deadline; an endless one is spelled Deadline::never()).
+bool bounded_by_design(const std::string& what) {
+  for (const char* prefix : {"sleep", "interval", "io "}) {
+    if (what.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -220,7 +227,7 @@ void Watchdog::check_hung(std::vector<WatchdogReport>& out) {
       TaskSnapshot snap;
       detail::InspectExtra extra;
       if (detail::inspect(rt, t, snap, &extra) && snap.state == TaskState::kWaiting && !snap.has_deadline &&
-          !waits_on_a_sleep(snap.waiting_on)) {
+          !bounded_by_design(snap.waiting_on)) {
         // Suspended at least since the check that started epoch last_run_epoch + 1.
         std::uint64_t next = extra.last_run_epoch + 1;
         std::uint64_t since = now_ms;

@@ -3,10 +3,14 @@
 #include "tether/observe/task_dump.hpp"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -15,6 +19,7 @@
 #include "test_support.hpp"
 #include "tether/channel/mpsc.hpp"
 #include "tether/core/runtime.hpp"
+#include "tether/observe/dump_on_signal.hpp"
 #include "tether/sync/mutex.hpp"
 #include "tether/time/sleep.hpp"
 
@@ -219,6 +224,38 @@ TEST(TaskDumpTest, ConcurrentDumpsWhileTasksPingPong) {
   EXPECT_EQ(last, rounds);
   EXPECT_GT(dumps.load(), 0);
   rt.block_on(await_void(std::move(a)));  // the driver's sender is gone: echo ends
+}
+
+// Property: with DumpOnSignal alive, a delivery of its signal produces one dump (taken on the
+// blocking pool) that lists the program's tasks.
+TEST(TaskDumpTest, DumpOnSignalDeliversADump) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<TaskDump> dumps;
+  tether::Runtime rt({.workers = 2, .watchdog = {.enabled = false}});
+  // This thread waits in a condition variable; the workers, started above with the signal
+  // unblocked, take it.
+  sigset_t usr2;
+  sigemptyset(&usr2);
+  sigaddset(&usr2, SIGUSR2);
+  pthread_sigmask(SIG_BLOCK, &usr2, nullptr);
+  {
+    JoinHandle<void> sleeper = rt.spawn(sleep_root(), {.name = "sleeper"});
+    tether::observe::DumpOnSignal on_usr2(rt, SIGUSR2, [&](const TaskDump& d) {
+      std::lock_guard<std::mutex> g(mu);
+      dumps.push_back(d);
+      cv.notify_all();
+    });
+    ASSERT_TRUE(wait_until_waiting(rt, {{sleeper.id(), "sleep"}}));
+    ::kill(::getpid(), SIGUSR2);
+    std::unique_lock<std::mutex> lk(mu);
+    ASSERT_TRUE(cv.wait_for(lk, 30s, [&] { return !dumps.empty(); }));
+    const TaskSnapshot* s = dumps[0].find(sleeper.id());
+    ASSERT_NE(s, nullptr);
+    EXPECT_TRUE(frames_are(*s, {"sleep_root", "sleep_middle", "sleep_leaf"}));
+    EXPECT_NE(dumps[0].to_string().find("dump-on-signal"), std::string::npos) << "the listener lists itself";
+  }
+  pthread_sigmask(SIG_UNBLOCK, &usr2, nullptr);
 }
 
 }  // namespace

@@ -17,8 +17,9 @@
 //    made once the task suspends again (with the backtrace of that suspension), or, if it is still
 //    running after four thresholds (at least one second), without a backtrace.
 //  - hung: a task has been suspended for longer than `hung_threshold` on something with no
-//    deadline: no timeout scope encloses the wait and it is not a sleep. Waiting forever on
-//    purpose is spelled `timeout(Deadline::never(), ...)`, which silences it.
+//    deadline: no timeout scope encloses the wait, and it is not a sleep or an I/O wait (tether
+//    I/O always carries a deadline). Waiting forever on purpose is spelled
+//    `timeout_at(Deadline::never(), ...)`, which silences it.
 // Each task is reported at most once per kind.
 //
 // How it stays cheap: each run of a task stores a task pointer, a run count and an epoch number
