@@ -25,6 +25,7 @@
 #include "tether/observe/metrics_server.hpp"
 #include "tether/observe/prometheus.hpp"
 #include "tether/patterns/circuit_breaker.hpp"
+#include "tether/patterns/pipeline.hpp"
 #include "tether/sync/mutex.hpp"
 #include "tether/sync/semaphore.hpp"
 
@@ -385,6 +386,33 @@ TEST(PrometheusTextTest, BreakerAndSemaphoreSeries) {
   EXPECT_EQ(e.at(rt_key("tether_circuit_breaker_state", "prom-cb", "breaker=\"payments\",state=\"closed\"")), 1);
   EXPECT_EQ(e.at(rt_key("tether_circuit_breaker_state", "prom-cb", "breaker=\"payments\",state=\"open\"")), 0);
   EXPECT_EQ(e.at(rt_key("tether_semaphore_available_permits", "prom-cb", "semaphore=\"db-conns\"")), 3);
+}
+
+int square(int v) { return v * v; }
+
+Task<long> run_pipeline(observe::MetricsRegistry& registry, std::vector<observe::MetricsRegistry::Registration>& regs) {
+  std::vector<int> items(100);
+  for (int i = 0; i < 100; ++i) items[static_cast<std::size_t>(i)] = i;
+  long sum = 0;
+  auto p = tether::pipeline(items, {.name = "numbers", .capacity = 8}).stage(square, {.name = "square", .capacity = 8});
+  regs.push_back(registry.add_pipeline("squares", p.monitor()));
+  co_await std::move(p).sink([&sum](int v) { sum += v; }, {.name = "sum"});
+  co_return sum;
+}
+
+// A registered pipeline exports every stage, and its item counters match what flowed through.
+TEST(PrometheusTextTest, PipelineStagesAreExported) {
+  tether::Runtime rt({.workers = 2, .name = "prom-pipe"});
+  observe::MetricsRegistry registry;
+  std::vector<observe::MetricsRegistry::Registration> regs;
+  EXPECT_EQ(rt.block_on(run_pipeline(registry, regs)), 328350);
+  Exposition e = parse_ok(observe::prometheus_text(rt, registry));
+  EXPECT_EQ(e.at(rt_key("tether_pipeline_stage_items_in_total", "prom-pipe", "pipeline=\"squares\",stage=\"square\"")),
+            100);
+  EXPECT_EQ(e.at(rt_key("tether_pipeline_stage_items_out_total", "prom-pipe", "pipeline=\"squares\",stage=\"sum\"")),
+            100);
+  EXPECT_EQ(e.at(rt_key("tether_pipeline_stage_queue_depth", "prom-pipe", "pipeline=\"squares\",stage=\"sum\"")), 0);
+  EXPECT_EQ(e.types.at("tether_pipeline_stage_busy_seconds_total"), "counter");
 }
 
 // Names with quotes, backslashes and newlines are escaped so the text still parses.
