@@ -4,6 +4,15 @@
 // compile time matters; each states what it is for.
 #pragma once
 
+#include "tether/actor/actor.hpp"
+#include "tether/actor/actor_ref.hpp"
+#include "tether/actor/behavior.hpp"
+#include "tether/actor/dead_letter.hpp"
+#include "tether/actor/error.hpp"
+#include "tether/actor/options.hpp"
+#include "tether/actor/reply.hpp"
+#include "tether/actor/supervisor.hpp"
+#include "tether/actor/supervisor_options.hpp"
 #include "tether/channel/broadcast.hpp"
 #include "tether/channel/error.hpp"
 #include "tether/channel/mpmc.hpp"
