@@ -25,6 +25,15 @@ std::mutex& inspection_mutex();
 bool inspect(tether::detail::RuntimeCore& core, tether::detail::TaskHeader* t, TaskSnapshot& out,
              InspectExtra* extra = nullptr);
 
+// The few fields the hung check filters on, read under the claim without allocating. Returns false
+// if the task is running, ready or complete (nothing to judge).
+struct WaitPeek {
+  std::uint64_t last_run_epoch = 0;
+  const char* waiting_on = nullptr;
+  bool has_deadline = false;
+};
+bool peek_waiting(tether::detail::TaskHeader* t, WaitPeek& out);
+
 // Names every frame of `frames` (cached per resume function).
 void symbolize(std::vector<AsyncFrame>& frames, bool source_lines);
 

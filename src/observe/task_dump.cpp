@@ -233,6 +233,16 @@ bool inspect(core::RuntimeCore& rt, core::TaskHeader* t, TaskSnapshot& out, Insp
   return true;
 }
 
+bool peek_waiting(core::TaskHeader* t, WaitPeek& out) {
+  if (!t->try_begin_inspection()) return false;
+  bool waiting = !(t->state_for_diagnostics() & core::TaskHeader::kScheduled) && t->started;
+  out.last_run_epoch = t->last_run_epoch;
+  out.waiting_on = t->waiting_on;  // static strings: the pointer stays valid after the claim
+  out.has_deadline = has_deadline_above(t);
+  t->end_inspection();
+  return waiting;
+}
+
 void symbolize(std::vector<AsyncFrame>& frames, bool source_lines) {
   // Group the functions not yet cached (or cached without lines when lines are wanted) by binary.
   struct Pending {

@@ -18,7 +18,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 #include "inspect.hpp"
 
@@ -37,9 +39,9 @@ std::chrono::milliseconds clamp_ms(std::chrono::milliseconds v, std::chrono::mil
 
 // Waits that end by themselves, or carry a Deadline by construction: a sleep, an interval tick, and
 // every I/O wait (tether I/O always has a deadline; an endless one is spelled Deadline::never()).
-bool bounded_by_design(const std::string& what) {
+bool bounded_by_design(std::string_view what) {
   for (const char* prefix : {"sleep", "interval", "io "}) {
-    if (what.rfind(prefix, 0) == 0) return true;
+    if (what.starts_with(prefix)) return true;
   }
   return false;
 }
@@ -223,28 +225,30 @@ void Watchdog::check_hung(std::vector<WatchdogReport>& out) {
 
   std::lock_guard<std::mutex> ig(detail::inspection_mutex());
   for (core::TaskHeader* t : rt.live_tasks()) {
-    if (!(t->watchdog_reported & kReportedHung)) {
+    detail::WaitPeek peek;
+    // The cheap filter first (no allocation): most tasks are running, ready, recent or bounded.
+    if (!(t->watchdog_reported & kReportedHung) && detail::peek_waiting(t, peek) && !peek.has_deadline &&
+        !bounded_by_design(peek.waiting_on ? peek.waiting_on : "")) {
+      // Suspended at least since the check that started epoch last_run_epoch + 1.
+      std::uint64_t next = peek.last_run_epoch + 1;
+      std::uint64_t since = now_ms;
+      for (const auto& [e, at] : epoch_times_) {
+        if (e >= next) {
+          since = at;
+          break;
+        }
+      }
       TaskSnapshot snap;
       detail::InspectExtra extra;
-      if (detail::inspect(rt, t, snap, &extra) && snap.state == TaskState::kWaiting && !snap.has_deadline &&
-          !bounded_by_design(snap.waiting_on)) {
-        // Suspended at least since the check that started epoch last_run_epoch + 1.
-        std::uint64_t next = extra.last_run_epoch + 1;
-        std::uint64_t since = now_ms;
-        for (const auto& [e, at] : epoch_times_) {
-          if (e >= next) {
-            since = at;
-            break;
-          }
-        }
-        if (now_ms - since >= threshold) {
-          t->watchdog_reported |= kReportedHung;
-          WatchdogReport r;
-          r.kind = WatchdogReport::Kind::kHung;
-          r.duration = std::chrono::milliseconds(now_ms - since);
-          r.task = std::move(snap);
-          out.push_back(std::move(r));
-        }
+      // Confirm with a full snapshot: it must still wait in the same suspension.
+      if (now_ms - since >= threshold && detail::inspect(rt, t, snap, &extra) && snap.state == TaskState::kWaiting &&
+          extra.last_run_epoch == peek.last_run_epoch) {
+        t->watchdog_reported |= kReportedHung;
+        WatchdogReport r;
+        r.kind = WatchdogReport::Kind::kHung;
+        r.duration = std::chrono::milliseconds(now_ms - since);
+        r.task = std::move(snap);
+        out.push_back(std::move(r));
       }
     }
     t->release();
@@ -267,6 +271,8 @@ namespace tether::detail {
 void WatchdogDeleter::operator()(observe::Watchdog* w) const noexcept { delete w; }
 
 std::unique_ptr<observe::Watchdog, WatchdogDeleter> start_runtime_watchdog(Runtime& rt) {
+  // TETHER_WATCHDOG=0 turns it off without a rebuild (operations, overhead measurements).
+  if (const char* env = std::getenv("TETHER_WATCHDOG"); env && std::strcmp(env, "0") == 0) return nullptr;
   return std::unique_ptr<observe::Watchdog, WatchdogDeleter>(new observe::Watchdog(rt, rt.options().watchdog));
 }
 

@@ -28,7 +28,8 @@ struct WatchdogReport;  // tether/observe/watchdog.hpp
 // suspending (it blocks the runtime), and a task that has waited too long on something with no
 // deadline (it may be hung). Its cost on the hot path is a few relaxed stores per task run.
 struct WatchdogOptions {
-  // Off: no monitor thread (the per-run stamps remain; they are too cheap to switch).
+  // Off: no monitor thread (the per-run stamps remain; they are too cheap to switch). The
+  // environment variable TETHER_WATCHDOG=0 also turns it off, without a rebuild.
   bool enabled = true;
   // A run longer than this is reported as blocking. Lower catches more, but flags honest
   // CPU-heavy turns that should move to spawn_compute anyway. 0 disables the check.
