@@ -131,6 +131,11 @@ WORKLOADS = [
               Metric("p99_us", "p99", "us", 1.0, "lower", 0)],
              server=True, client=loadgen_argv,
              about="TCP echo, 100 connections x 64 bytes, 5 s, shared load generator"),
+    # Actors: tether's actors against CAF (Debian's libcaf-dev, bench/peers/caf); see PROTOCOL.md.
+    Workload("actor-tell", "actor-tell", {"n": 1000000}, {"n": 100000}, [TIME], runtimes=[TETHER, "caf"],
+             about="actor tell throughput: 1,000,000 integers to a summing actor, then ask the sum"),
+    Workload("actor-ask", "actor-ask", {"n": 100000}, {"n": 10000}, [TIME], runtimes=[TETHER, "caf"],
+             about="actor ask round trips: 100,000 sequential asks with a 10 s deadline each"),
     # Hook for the Redis family: redis-benchmark against redis-server and,
     # once it exists, tether-kv. Opt-in (--only redis); see PROTOCOL.md.
     Workload("redis", None, {"conns": 100, "requests": 200000, "size": 64}, {"requests": 20000},
@@ -336,6 +341,7 @@ BINARIES = {
     "tokio": os.path.join(BUILD, "tokio", "target", "release", "peer-tokio"),
     "go": os.path.join(BUILD, "go", "peer-go"),
     "asio": os.path.join(BUILD, "asio", "peer-asio"),
+    "caf": os.path.join(BUILD, "caf", "peer-caf"),
 }
 
 
@@ -353,7 +359,8 @@ def build_all(runtimes, need_loadgen, build_tether_side):
     steps = [("loadgen", lambda: build_cxx("loadgen", "bench/peers/loadgen/loadgen.cpp",
                                            os.path.join(BUILD, "loadgen", "loadgen")))] if need_loadgen else []
     builders = {"tokio": build_tokio, "go": build_go,
-                "asio": lambda: build_cxx("asio", "bench/peers/asio/peer_asio.cpp", BINARIES["asio"])}
+                "asio": lambda: build_cxx("asio", "bench/peers/asio/peer_asio.cpp", BINARIES["asio"]),
+                "caf": lambda: build_cxx("caf", "bench/peers/caf/peer_caf.cpp", BINARIES["caf"], ["-lcaf_core"])}
     for rt in runtimes:
         if rt in builders:
             steps.append((rt, builders[rt]))
@@ -616,7 +623,7 @@ def render_md_table(rows):
     return "\n".join(out)
 
 
-COLORS = {"tether": "#2b8a3e", "tokio": "#c2410c", "go": "#0e7490", "asio": "#6d28d9", "redis": "#b91c1c"}
+COLORS = {"tether": "#2b8a3e", "tokio": "#c2410c", "go": "#0e7490", "asio": "#6d28d9", "redis": "#b91c1c", "caf": "#a16207"}
 
 
 def esc(s):

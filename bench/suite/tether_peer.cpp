@@ -16,6 +16,8 @@
 //   tether_peer mpsc n=10000000 producers=P capacity=1024
 //   tether_peer pingpong n=1000000
 //   tether_peer mutex tasks=1000 iters=1000
+//   tether_peer actor-tell n=1000000
+//   tether_peer actor-ask n=100000
 #include <unistd.h>
 
 #include <atomic>
@@ -28,11 +30,13 @@
 #include <map>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "tether/actor/actor.hpp"
 #include "tether/channel/mpsc.hpp"
 #include "tether/io/net/tcp_listener.hpp"
 #include "tether/io/signal.hpp"
@@ -308,6 +312,65 @@ Task<Outcome> pingpong_workload(std::uint64_t n) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// actor-tell: one sender task tells n integers to a summing actor (mailbox 1024: the sender waits
+// while it is full), then asks for the sum. actor-ask: a client asks an actor n times in
+// sequence, each ask with a 10 s deadline; the reply is the request + 1. (Peer: bench/peers/caf.)
+// ---------------------------------------------------------------------------------------------
+struct SumOf {
+  tether::Reply<std::int64_t> reply;
+};
+struct Summer {
+  using Message = std::variant<std::int64_t, SumOf>;
+  std::int64_t sum = 0;
+  void handle(std::int64_t& x) { sum += x; }
+  void handle(SumOf& m) { m.reply.send(sum); }
+};
+
+Task<Outcome> actor_tell_workload(std::uint64_t n) {
+  auto t0 = Clock::now();
+  auto summer = tether::spawn_actor<Summer>({.name = "summer", .mailbox = 1024});
+  const auto& ref = summer.ref();
+  for (std::int64_t i = 0; i < static_cast<std::int64_t>(n); ++i) (void)co_await ref.tell(i);
+  std::int64_t sum = co_await ref.ask(SumOf{}, tether::Deadline::after(std::chrono::seconds(60)));
+  Outcome o;
+  o.elapsed_ns = since_ns(t0);
+  o.ops = n;
+  o.extras = ",\"check\":" + std::to_string(sum);
+  const auto expect = static_cast<std::int64_t>(n * (n - 1) / 2);
+  if (sum != expect) o = failed("actor-tell: sum " + std::to_string(sum) + " != " + std::to_string(expect));
+  summer.stop(tether::StopMode::kDrain);
+  co_await summer.join();
+  co_return o;
+}
+
+struct PlusOne {
+  std::int64_t x = 0;
+  tether::Reply<std::int64_t> reply;
+};
+struct Echo {
+  using Message = PlusOne;
+  void handle(PlusOne& m) { m.reply.send(m.x + 1); }
+};
+
+Task<Outcome> actor_ask_workload(std::uint64_t n) {
+  auto t0 = Clock::now();
+  auto server = tether::spawn_actor<Echo>({.name = "echo", .mailbox = 64});
+  const auto& ref = server.ref();
+  std::uint64_t bad = 0;
+  for (std::int64_t i = 0; i < static_cast<std::int64_t>(n); ++i) {
+    std::int64_t r = co_await ref.ask(PlusOne{i, {}}, tether::Deadline::after(std::chrono::seconds(10)));
+    if (r != i + 1) ++bad;
+  }
+  Outcome o;
+  o.elapsed_ns = since_ns(t0);
+  o.ops = n;
+  if (bad) o = failed("actor-ask: " + std::to_string(bad) + " wrong replies");
+  server.stop(tether::StopMode::kDrain);
+  co_await server.join();
+  co_return o;
+}
+
+// ---------------------------------------------------------------------------------------------
 // mutex: `tasks` tasks each increment one tether::sync::Mutex<uint64_t> `iters` times with with().
 // ---------------------------------------------------------------------------------------------
 Task<void> mutex_worker(tether::sync::Mutex<std::uint64_t>* m, std::uint64_t iters) {
@@ -415,7 +478,7 @@ int main(int argc, char** argv) {
 
   if (workload == "echo-server") return echo_server();
   if (workload != "spawn" && workload != "skynet" && workload != "sleep" && workload != "idle" && workload != "mpsc" &&
-      workload != "pingpong" && workload != "mutex") {
+      workload != "pingpong" && workload != "mutex" && workload != "actor-tell" && workload != "actor-ask") {
     std::fprintf(stderr, "tether_peer: unknown workload '%s'\n", workload.c_str());
     return 2;
   }
@@ -434,6 +497,10 @@ int main(int argc, char** argv) {
       o = rt.block_on(mpsc_workload(param("n", 10'000'000), param("producers", 1), param("capacity", 1024)));
     } else if (workload == "pingpong") {
       o = rt.block_on(pingpong_workload(param("n", 1'000'000)));
+    } else if (workload == "actor-tell") {
+      o = rt.block_on(actor_tell_workload(param("n", 1'000'000)));
+    } else if (workload == "actor-ask") {
+      o = rt.block_on(actor_ask_workload(param("n", 100'000)));
     } else if (workload == "mutex") {
       o = rt.block_on(mutex_workload(param("tasks", 1000), param("iters", 1000)));
     } else if (workload == "sleep") {
