@@ -57,7 +57,9 @@ void ThreadPool::submit(PoolJob* job) {
   if (queue_.size() < opts_.queue_capacity) {
     job->stage = PoolJob::Stage::kQueued;
     queue_.push_back(job);
-    if (idle_ == 0 && live_threads_ < opts_.max_threads) start_thread_locked();
+    // Idle threads already woken for earlier jobs still count as idle until they run: compare with
+    // the queue, or a job can wait behind a long blocking one while threads are available.
+    if (queue_.size() > idle_ && live_threads_ < opts_.max_threads) start_thread_locked();
     g.unlock();
     cv_.notify_one();
   } else {
