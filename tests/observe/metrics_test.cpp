@@ -24,6 +24,7 @@
 #include "tether/observe/metrics_registry.hpp"
 #include "tether/observe/metrics_server.hpp"
 #include "tether/observe/prometheus.hpp"
+#include "tether/observe/task_dump.hpp"
 #include "tether/patterns/circuit_breaker.hpp"
 #include "tether/patterns/pipeline.hpp"
 #include "tether/sync/mutex.hpp"
@@ -327,9 +328,11 @@ Task<void> hold_until_someone_waits(tether::sync::Mutex<int>& m, tether::Runtime
   co_await m.with([&](int&) {
     holding.store(true);
     // Closures cannot suspend; spin (on a worker, briefly) until the other task is queued.
+    // dump_tasks() reads each task under its inspection claim (Runtime::tasks() reads what a
+    // task waits on without one, which TSan rightly flags while the task is suspending).
     eventually([&] {
-      for (const auto& t : rt.tasks()) {
-        if (t.waiting_on == "mutex") return true;
+      for (const auto& t : observe::dump_tasks(rt, {.symbolize = false, .source_lines = false}).tasks) {
+        if (t.state == observe::TaskState::kWaiting && t.waiting_on == "mutex") return true;
       }
       return false;
     });
