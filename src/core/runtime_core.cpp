@@ -31,7 +31,7 @@ RuntimeCore::RuntimeCore(RuntimeOptions options)
     : options_(std::move(options)),
       logger_(options_.logger ? options_.logger : spdlog::default_logger()),
       root_(new RootState()),
-      driver_(std::make_unique<Driver>()),
+      driver_(std::make_unique<Driver>(options_.io_backend)),
       counters_(std::make_unique<RuntimeCounters>()) {
   debug_enabled_ = logger_->should_log(spdlog::level::debug);
 }

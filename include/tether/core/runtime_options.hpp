@@ -23,7 +23,7 @@ namespace tether {
 // the build refuses io_uring.
 enum class IoBackend {
   kEpoll,    // readiness through the driver's epoll instance; the default
-  kIoUring,  // io_uring where available
+  kIoUring,  // readiness through an io_uring ring (multishot polls), where the kernel allows it
 };
 
 enum class Flavor {
