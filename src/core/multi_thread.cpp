@@ -459,6 +459,22 @@ void MultiThreadCore::run_task(Worker* w, TaskHeader* t) noexcept {
   }
 }
 
+// A searching worker's last look before parking (RuntimeOptions::spin_before_park). It still counts
+// as searching, so producers meanwhile wake nobody: this worker will find their tasks.
+TaskHeader* MultiThreadCore::spin_for_work(Worker* w) noexcept {
+  if (options_.spin_before_park.count() <= 0) return nullptr;
+  const auto until = std::chrono::steady_clock::now() + options_.spin_before_park;
+  do {
+    for (int i = 0; i < 32; ++i) cpu_relax();
+    if (stop_flag_.load(std::memory_order_relaxed)) return nullptr;  // relaxed: run() re-checks
+    if (has_visible_work(w)) {
+      if (TaskHeader* t = next_task(w)) return t;
+      if (TaskHeader* t = steal_work(w)) return t;
+    }
+  } while (std::chrono::steady_clock::now() < until);
+  return nullptr;
+}
+
 bool MultiThreadCore::has_visible_work(Worker* w) const noexcept {
   if (w->lifo || w->queue.len() || inject_->len()) return true;
   for (auto& other : workers_) {
@@ -518,7 +534,9 @@ void MultiThreadCore::run(Worker* w) {
     }
     if (idle_->to_searching()) {
       w->searching = true;
-      if (TaskHeader* t = steal_work(w)) {
+      TaskHeader* t = steal_work(w);
+      if (!t) t = spin_for_work(w);
+      if (t) {
         run_task(w, t);
         continue;
       }

@@ -33,6 +33,7 @@ class MultiThreadCore final : public RuntimeCore {
   void run(Worker* w);
   TaskHeader* next_task(Worker* w) noexcept;
   TaskHeader* steal_work(Worker* w) noexcept;
+  TaskHeader* spin_for_work(Worker* w) noexcept;
   void run_task(Worker* w, TaskHeader* t) noexcept;
   void push_local(Worker* w, TaskHeader* t) noexcept;
   void notify_parked() noexcept;

@@ -81,6 +81,8 @@ ShutdownReport Runtime::shutdown(std::chrono::milliseconds grace) {
   return report;
 }
 
+IoBackend Runtime::io_backend() const noexcept { return core_->driver().backend(); }
+
 RuntimeMetrics Runtime::metrics() const {
   RuntimeMetrics m;
   detail::RuntimeCounters& c = core_->counters();

@@ -33,7 +33,7 @@ RuntimeCore::RuntimeCore(RuntimeOptions options)
       // Every line the runtime writes carries the writing task's id and name (task_fields_logger.hpp).
       logger_(std::make_shared<TaskFieldsLogger>(options_.logger ? options_.logger : spdlog::default_logger())),
       root_(new RootState()),
-      driver_(std::make_unique<Driver>()),
+      driver_(std::make_unique<Driver>(options_.io_backend)),
       counters_(std::make_unique<RuntimeCounters>()) {
   debug_enabled_ = logger_->should_log(spdlog::level::debug);
 }

@@ -2,7 +2,7 @@
 //
 // Protocol (STYLE.md §8)
 //
-// State, per IoSlot (the EventSource stored as the fd's epoll data):
+// State, per IoSlot (the EventSource the Driver delivers the fd's readiness to):
 //   word_[d]   for each direction d (read, write): tick << 2 | closed << 1 | ready. Written only
 //              under mu_, read without it (acquire) by operations taking a snapshot. `closed`
 //              (hang-up, error) is sticky until the slot is reused.
@@ -11,7 +11,8 @@
 //
 // Steps:
 //  1. Register: take a slot from the slab, set both words to "ready" (an optimistic first attempt),
-//     then EPOLL_CTL_ADD the fd once with EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET and the slot as data.
+//     start a new registration generation, then Driver::add() the fd once (edge-triggered read,
+//     write and hang-up readiness; epoll or an io_uring multishot poll) with the slot as source.
 //  2. Dispatch (on_events, on the thread holding the driver): under mu_, for each direction the
 //     event covers, bump the tick, set ready (and closed on a hang-up), and take waiter_[d]; after unlocking, claim and
 //     wake the taken waiters (waiter.hpp rule 1: a cancelled or timed-out waiter refuses).
@@ -26,11 +27,18 @@
 //     under mu_), then arm the deadline timer. Whoever claims the waiter first (event, timer,
 //     canceller) wakes the task; the timer's claim records timed_out_.
 //  5. Resume: disarm, remove the timer (synchronises with its fire), unpublish under mu_.
-//  6. Close: EPOLL_CTL_DEL, close the fd, return the slot to the slab. The slot's memory is never
+//  6. Close: under mu_, end the registration (live_ = false, and a new generation) and
+//     Driver::remove() it; then close the fd and return the slot to the slab. The slot's memory is never
 //     freed (type-stable), so a dispatch already past epoll_wait when the fd was closed still
 //     touches a valid slot; if the slot was reused meanwhile, that stale event only bumps a tick and
 //     makes the new owner retry a syscall once, which step 3 absorbs. No operation may be in flight
 //     on an fd being closed (the owning object's contract), so no waiter is published at close.
+//
+//  7. io_uring only: a multishot poll that ends without remove() (on_poll_ended, on the driver
+//     thread) is armed again, under mu_, if its generation is the live one; step 6 changes both
+//     under mu_, so a closed fd is never re-armed, and a re-armed poll is the one remove() ends.
+//     (Generations are 16 bits: a slot would have to be reused 65,536 times while one completion
+//     is in flight to confuse them.)
 //
 // Invariants: a task suspended in ReadyAwaiter is woken exactly once (rule 1); an event that comes
 // between a failed syscall and the wait is seen, because both step 2 and step 4 hold mu_ and step 4
@@ -89,6 +97,32 @@ class IoSlot final : public EventSource {
     }
   }
 
+  // Step 7.
+  void on_poll_ended(std::uint32_t gen) noexcept override {
+    std::lock_guard g(mu_);
+    if (live_ && (gen_ & 0xffff) == gen) driver_->add(fd_, this, gen_ & 0xffff);
+  }
+
+  // Step 1. Returns 0 or an errno.
+  int start(Driver& driver, int fd) noexcept {
+    reset();
+    std::lock_guard g(mu_);
+    driver_ = &driver;
+    fd_ = fd;
+    ++gen_;
+    int err = driver.add(fd, this, gen_ & 0xffff);
+    live_ = err == 0;
+    return err;
+  }
+  // Step 6.
+  void stop() noexcept {
+    std::lock_guard g(mu_);
+    if (!live_) return;
+    live_ = false;
+    driver_->remove(fd_, this, gen_ & 0xffff);
+    ++gen_;
+  }
+
   void reset() noexcept {
     std::lock_guard g(mu_);
     for (int d = 0; d < 2; ++d) {
@@ -102,7 +136,12 @@ class IoSlot final : public EventSource {
   SpinLock mu_;
   Atomic<std::uint64_t> word_[2] = {1, 1};
   Waiter* waiter_[2] = {nullptr, nullptr};  // Access: only under mu_
-  IoSlot* next_free = nullptr;              // Access: only under the slab's lock
+  // The registration (steps 1, 6, 7). Access: only under mu_.
+  Driver* driver_ = nullptr;
+  int fd_ = -1;
+  std::uint32_t gen_ = 0;
+  bool live_ = false;
+  IoSlot* next_free = nullptr;  // Access: only under the slab's lock
 };
 
 namespace {
@@ -241,17 +280,12 @@ AsyncFd::AsyncFd(int fd, FdKind kind, std::string label) : fd_(fd), kind_(kind),
   int flags = ::fcntl(fd, F_GETFL);
   if (flags >= 0 && !(flags & O_NONBLOCK)) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
   slot_ = slab().take();
-  slot_->reset();  // step 1
-  epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-  ev.data.ptr = static_cast<EventSource*>(slot_);
-  if (::epoll_ctl(core_->driver().epoll_fd(), EPOLL_CTL_ADD, fd, &ev) != 0) {
-    int err = errno;
+  if (int err = slot_->start(core_->driver(), fd); err != 0) {  // step 1
     slab().give_back(slot_);
     slot_ = nullptr;
     ::close(fd);
     fd_ = -1;
-    throw io::Error(err, "register fd with epoll");
+    throw io::Error(err, "register fd with the I/O driver");
   }
 }
 
@@ -277,7 +311,7 @@ AsyncFd& AsyncFd::operator=(AsyncFd&& o) noexcept {
 void AsyncFd::close() noexcept {
   if (fd_ < 0) return;
   if (slot_) {
-    ::epoll_ctl(core_->driver().epoll_fd(), EPOLL_CTL_DEL, fd_, nullptr);  // step 6
+    slot_->stop();  // step 6
     slab().give_back(slot_);
     slot_ = nullptr;
   }

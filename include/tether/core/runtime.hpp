@@ -108,6 +108,9 @@ class Runtime {
   ShutdownReport shutdown(std::chrono::milliseconds grace);
 
   RuntimeMetrics metrics() const;
+  // The I/O reactor in use: RuntimeOptions::io_backend, or kEpoll where io_uring was asked for and
+  // refused (logged once, with the reason, when the first I/O object registers).
+  IoBackend io_backend() const noexcept;
   // Every live task (for diagnostics).
   std::vector<TaskInfo> tasks() const;
   // The root token: cancelled by shutdown(); every task descends from it unless spawned under

@@ -46,7 +46,7 @@ struct WatchdogOptions {
 // the build refuses io_uring.
 enum class IoBackend {
   kEpoll,    // readiness through the driver's epoll instance; the default
-  kIoUring,  // io_uring where available
+  kIoUring,  // readiness through an io_uring ring (multishot polls), where the kernel allows it
 };
 
 enum class Flavor {
@@ -82,6 +82,10 @@ struct RuntimeOptions {
   // polls timers and I/O every `event_interval` tasks even while busy (fairness against latency).
   unsigned global_queue_interval = 31;
   unsigned event_interval = 61;
+  // How long a worker that ran out of work keeps looking before it parks. Work often arrives
+  // within microseconds (a task spawning or waking on another worker), and a park/unpark pair
+  // costs the waker a futex call and both sides a context switch. Zero: park at once.
+  std::chrono::microseconds spin_before_park{20};
 
   // Called on each worker thread when it starts and before it exits (e.g. to pin or name it).
   std::function<void(unsigned worker)> on_worker_start = {};
