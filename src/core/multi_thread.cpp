@@ -532,7 +532,10 @@ void MultiThreadCore::run(Worker* w) {
       run_task(w, t);
       continue;
     }
-    if (idle_->to_searching()) {
+    // A worker that is already searching (chosen by a notifier, or unparked as the last
+    // searcher) is counted once: counting it again would leak a searcher, and then no notifier
+    // would ever wake a sleeper (should_wake() sees a searcher that does not exist).
+    if (w->searching || idle_->to_searching()) {
       w->searching = true;
       TaskHeader* t = steal_work(w);
       if (!t) t = spin_for_work(w);
