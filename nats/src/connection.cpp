@@ -125,7 +125,8 @@ std::uint64_t Subscription::dropped() const noexcept {
   return dropped_ ? dropped_->load(std::memory_order_relaxed) : 0;
 }
 
-Task<Connection> Connection::connect(ConnectOptions options, Deadline deadline) {
+Task<Connection> Connection::connect_impl(std::shared_ptr<const ConnectOptions> shared, Deadline deadline) {
+  const ConnectOptions& options = *shared;
   if (options.servers.empty()) throw Error("nats connect: no servers given");
   auto attempt = [options, deadline]() -> Task<Connection> {
     auto job = spawn_blocking([options, deadline]() -> std::shared_ptr<detail::ConnectionState> {
@@ -217,9 +218,15 @@ Task<Expected<Message, RequestError>> Connection::request(std::string subject, s
   co_return R::success(std::move(*reply));
 }
 
-Task<Subscription> Connection::subscribe(std::string subject, SubscribeOptions options) const {
+Task<Subscription> Connection::subscribe_impl(
+    std::shared_ptr<const std::pair<std::string, SubscribeOptions>> args) const {
+  std::string subject = args->first;
+  const SubscribeOptions& options = args->second;
   if (options.capacity == 0) throw Error("nats subscribe: capacity must be at least 1");
-  auto [tx, rx] = mpsc::channel<Message>(options.capacity);
+  // No structured binding: GCC 12 misplaces them in a coroutine frame.
+  std::pair<mpsc::Sender<Message>, mpsc::Receiver<Message>> ch = mpsc::channel<Message>(options.capacity);
+  mpsc::Sender<Message> tx = std::move(ch.first);
+  mpsc::Receiver<Message> rx = std::move(ch.second);
   auto dropped = std::make_shared<std::atomic<std::uint64_t>>(0);
   auto st = state_;
   auto job =

@@ -81,7 +81,9 @@ constexpr std::chrono::milliseconds kAttemptWait{2000};
 
 // ---- WorkQueue -------------------------------------------------------------------------------
 
-Task<WorkQueue> WorkQueue::open(Connection connection, WorkQueueOptions options, Deadline deadline) {
+Task<WorkQueue> WorkQueue::open_impl(Connection connection, std::shared_ptr<const WorkQueueOptions> shared,
+                                     Deadline deadline) {
+  const WorkQueueOptions& options = *shared;
   if (options.stream.empty() || options.subject.empty() || options.durable.empty()) {
     throw Error("nats work queue: stream, subject and durable are required");
   }
@@ -203,40 +205,68 @@ struct Outgoing {
   std::string msg_id;
 };
 
+// One publish, waiting for JetStream's acknowledgement on the blocking pool; the job owns what it
+// reads, because a job outlives an awaiter that is cancelled.
+Task<PublishAck> publish_once(std::shared_ptr<detail::QueueState> st, std::shared_ptr<const Outgoing> msg,
+                              std::int64_t wait) {
+  auto job = spawn_blocking([st, msg, wait] {
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = wait;
+    po.MsgId = msg->msg_id.empty() ? nullptr : msg->msg_id.c_str();
+    jsPubAck* pa = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_Publish(&pa, st->conn->js, st->options.subject.c_str(), msg->data.data(),
+                              static_cast<int>(msg->data.size()), &po, &jerr);
+    if (s != NATS_OK) detail::throw_status(s, jerr, "nats send");
+    PublishAck out{pa->Sequence, pa->Duplicate};
+    jsPubAck_Destroy(pa);
+    return out;
+  });
+  co_return co_await job;
+}
+
+Task<PublishAck> publish_through_breaker(std::shared_ptr<detail::QueueState> st, std::shared_ptr<const Outgoing> msg,
+                                         std::int64_t wait) {
+  CircuitBreaker* breaker = st->options.breaker.get();
+  auto op = [st, msg, wait] { return publish_once(st, msg, wait); };
+  auto guarded = breaker->call(op);
+  co_return co_await std::move(guarded);
+}
+
+bool retryable_send_fault(const std::exception_ptr& e) {
+  if (is_retryable(e)) return true;
+  try {
+    std::rethrow_exception(e);
+  } catch (const CircuitOpen&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 }  // namespace
 
 Task<PublishAck> Producer::send(std::string data, std::string msg_id, Deadline deadline) const {
-  // The blocking job owns what it reads: a job outlives an awaiter that is cancelled.
   auto msg = std::make_shared<const Outgoing>(Outgoing{std::move(data), std::move(msg_id)});
   auto st = state_;
   auto attempt = [st, msg, deadline] {
     std::int64_t wait = detail::remaining_ms(deadline, detail::kAttemptWait);
-    return spawn_blocking([st, msg, wait] {
-      jsPubOptions po;
-      jsPubOptions_Init(&po);
-      po.MaxWait = wait;
-      po.MsgId = msg->msg_id.empty() ? nullptr : msg->msg_id.c_str();
-      jsPubAck* pa = nullptr;
-      jsErrCode jerr = static_cast<jsErrCode>(0);
-      natsStatus s = js_Publish(&pa, st->conn->js, st->options.subject.c_str(), msg->data.data(),
-                                static_cast<int>(msg->data.size()), &po, &jerr);
-      if (s != NATS_OK) detail::throw_status(s, jerr, "nats send");
-      PublishAck out{pa->Sequence, pa->Duplicate};
-      jsPubAck_Destroy(pa);
-      return out;
-    });
+    return st->options.breaker ? publish_through_breaker(st, msg, wait) : publish_once(st, msg, wait);
   };
+  RetryPolicy policy = detail::policy_within(deadline);
+  policy.retryable = retryable_send_fault;
   std::optional<PublishAck> ack;
   std::exception_ptr failure;
   try {
-    auto op = retry(attempt, detail::policy_within(deadline));
+    auto op = retry(attempt, std::move(policy));
     ack = co_await op;
-  } catch (const NatsError&) {
-    failure = std::current_exception();
-  } catch (const TimedOut&) {
+  } catch (const Cancelled&) {
+    throw;
+  } catch (const Error&) {
     failure = std::current_exception();
   }
-  if (failure && (deadline.expired() || is_retryable(failure))) throw TimedOut("nats send");
+  if (failure && (deadline.expired() || retryable_send_fault(failure))) throw TimedOut("nats send");
   if (failure) std::rethrow_exception(failure);
   co_return *ack;
 }

@@ -132,9 +132,10 @@ TEST_F(SingleServer, ConcurrentRequestsThroughAQueueGroup) {
   Runtime rt({.workers = 2});
   rt.block_on([]() -> Task<void> {
     auto conn = co_await connect();
-    auto s1_op = conn.subscribe("svc.group", {.queue_group = "g", .capacity = 64});
+    SubscribeOptions group{.queue_group = "g", .capacity = 64};
+    auto s1_op = conn.subscribe("svc.group", group);
     auto s1 = co_await std::move(s1_op);
-    auto s2_op = conn.subscribe("svc.group", {.queue_group = "g", .capacity = 64});
+    auto s2_op = conn.subscribe("svc.group", group);
     auto s2 = co_await std::move(s2_op);
     int served1 = 0, served2 = 0;
     auto e1 = spawn(echo_server(conn, &s1, &served1), {.name = "echo-1"});

@@ -167,3 +167,24 @@ TEST_F(SingleServer, SlowConsumerHoldsProducersBack) {
 
 }  // namespace
 }  // namespace tether::nats::test
+
+namespace tether::nats::test {
+namespace {
+
+// A breaker shared by the producers sees every attempt; a healthy queue keeps it closed.
+TEST_F(SingleServer, SendsGoThroughTheQueuesBreaker) {
+  Runtime rt({.workers = 2});
+  rt.block_on([]() -> Task<void> {
+    auto conn = co_await connect();
+    auto breaker = std::make_shared<CircuitBreaker>(CircuitBreakerOptions{.name = "nats"});
+    WorkQueueOptions o{.stream = unique_name("BREAKER"), .subject = unique_name("breaker.jobs"), .breaker = breaker};
+    auto queue = co_await open_queue(conn, o);
+    co_await send_range(queue.producer(), 0, 5);
+    EXPECT_EQ(breaker->metrics().successful_calls, 5u);
+    EXPECT_EQ(breaker->state(), CircuitState::kClosed);
+    co_await conn.close();
+  }());
+}
+
+}  // namespace
+}  // namespace tether::nats::test

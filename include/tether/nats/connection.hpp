@@ -174,13 +174,20 @@ class Subscription {
 // Cancellation: Not cancel-safe: the close still completes on the blocking pool.
 class Connection {
  public:
-  [[nodiscard]] static Task<Connection> connect(ConnectOptions options, Deadline deadline);
+  [[nodiscard]] static Task<Connection> connect(ConnectOptions options, Deadline deadline) {
+    return connect_impl(std::make_shared<const ConnectOptions>(std::move(options)), deadline);
+  }
 
   [[nodiscard]] Task<void> publish(std::string subject, std::string data, Deadline deadline) const;
   [[nodiscard]] Task<void> respond(const Message& request, std::string data, Deadline deadline) const;
   [[nodiscard]] Task<Expected<Message, RequestError>> request(std::string subject, std::string data,
                                                               Deadline deadline) const;
-  [[nodiscard]] Task<Subscription> subscribe(std::string subject, SubscribeOptions options = {}) const;
+  // Not coroutines themselves (they hand their arguments to one): GCC 12 mishandles a braced
+  // option struct passed straight to a coroutine.
+  [[nodiscard]] Task<Subscription> subscribe(std::string subject, SubscribeOptions options = {}) const {
+    return subscribe_impl(
+        std::make_shared<const std::pair<std::string, SubscribeOptions>>(std::move(subject), std::move(options)));
+  }
   [[nodiscard]] Task<void> flush(Deadline deadline) const;
   [[nodiscard]] Task<void> close() const;
 
@@ -197,6 +204,8 @@ class Connection {
 
  private:
   explicit Connection(std::shared_ptr<detail::ConnectionState> state) : state_(std::move(state)) {}
+  static Task<Connection> connect_impl(std::shared_ptr<const ConnectOptions> options, Deadline deadline);
+  Task<Subscription> subscribe_impl(std::shared_ptr<const std::pair<std::string, SubscribeOptions>> args) const;
   std::shared_ptr<detail::ConnectionState> state_;
 };
 

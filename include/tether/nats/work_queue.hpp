@@ -44,6 +44,7 @@
 
 #include "tether/core/task.hpp"
 #include "tether/nats/connection.hpp"
+#include "tether/patterns/circuit_breaker.hpp"
 #include "tether/time/deadline.hpp"
 
 namespace tether::nats {
@@ -68,6 +69,10 @@ struct WorkQueueOptions {
   std::int64_t max_deliver = -1;
   // Window in which a repeated msg_id is recognised and stored once.
   std::chrono::milliseconds duplicate_window{120'000};
+  // Optional: a breaker that every send() attempt of this queue's producers goes through (share
+  // one per cluster). While it is open, attempts fail fast with CircuitOpen, retried like
+  // Unavailable within the caller's deadline, instead of loading a cluster that is electing.
+  std::shared_ptr<CircuitBreaker> breaker = {};
 };
 
 // What Producer::send() reports.
@@ -206,12 +211,11 @@ class Consumer {
 // Producer::send(data, msg_id, deadline)
 //
 // Publishes and waits for JetStream's acknowledgement (the message is then stored on a quorum).
-// Retries Unavailable (leader election, reconnect) and QueueFull (backpressure) with jittered
-// backoff until `deadline`; the server stores a retried message once, by `msg_id` (give every
-// logical message a unique id; empty: no deduplication). Returns: PublishAck.
-// Throws: TimedOut("nats send") when the deadline passes first; NatsError for a fault that a
-// retry cannot cure; Cancelled.
-// Cancellation: Not cancel-safe: the message may have been stored; send it again with the same
+// Retries Unavailable (leader election, reconnect), QueueFull (backpressure) and, with a breaker,
+// CircuitOpen, with jittered backoff until `deadline`; the server stores a retried message once, by `msg_id` (give
+// every logical message a unique id; empty: no deduplication). Returns: PublishAck. Throws: TimedOut("nats send") when
+// the deadline passes first; NatsError for a fault that a retry cannot cure; Cancelled. Cancellation: Not cancel-safe:
+// the message may have been stored; send it again with the same
 //   msg_id to be sure, and it is stored once.
 class Producer {
  public:
@@ -247,7 +251,10 @@ class Producer {
 // Cancellation: Cancel-safe: nothing was consumed.
 class WorkQueue {
  public:
-  [[nodiscard]] static Task<WorkQueue> open(Connection connection, WorkQueueOptions options, Deadline deadline);
+  // Not a coroutine itself: GCC 12 mishandles a braced option struct passed straight to one.
+  [[nodiscard]] static Task<WorkQueue> open(Connection connection, WorkQueueOptions options, Deadline deadline) {
+    return open_impl(std::move(connection), std::make_shared<const WorkQueueOptions>(std::move(options)), deadline);
+  }
 
   Producer producer() const { return Producer(state_); }
   [[nodiscard]] Task<Consumer> consumer(ConsumerOptions options = {}) const;
@@ -256,6 +263,8 @@ class WorkQueue {
 
  private:
   explicit WorkQueue(std::shared_ptr<detail::QueueState> state) : state_(std::move(state)) {}
+  static Task<WorkQueue> open_impl(Connection connection, std::shared_ptr<const WorkQueueOptions> options,
+                                   Deadline deadline);
   std::shared_ptr<detail::QueueState> state_;
 };
 
