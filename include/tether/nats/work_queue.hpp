@@ -212,10 +212,11 @@ class Consumer {
 //
 // Publishes and waits for JetStream's acknowledgement (the message is then stored on a quorum).
 // Retries Unavailable (leader election, reconnect), QueueFull (backpressure) and, with a breaker,
-// CircuitOpen, with jittered backoff until `deadline`; the server stores a retried message once, by `msg_id` (give
-// every logical message a unique id; empty: no deduplication). Returns: PublishAck. Throws: TimedOut("nats send") when
-// the deadline passes first; NatsError for a fault that a retry cannot cure; Cancelled. Cancellation: Not cancel-safe:
-// the message may have been stored; send it again with the same
+// CircuitOpen, with jittered backoff until `deadline`; the server stores a retried message once,
+// by `msg_id` (give every logical message a unique id; empty: no deduplication).
+// Returns: PublishAck | Throws: TimedOut("nats send") when the deadline passes first; NatsError
+// for a fault that a retry cannot cure; Cancelled.
+// Cancellation: Not cancel-safe: the message may have been stored; send it again with the same
 //   msg_id to be sure, and it is stored once.
 class Producer {
  public:
