@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <variant>
 #include <vector>
@@ -290,6 +291,41 @@ TEST(ActorTest, HammeredFromSeveralThreadsLosesNothing) {
     for (auto& p : producers) co_await p;
     std::int64_t total = co_await counter.ref().ask(Get{}, Deadline::after(60s));
     EXPECT_EQ(total, per * kTasks);
+    counter.stop(StopMode::kDrain);
+    co_await counter.join();
+  }());
+}
+
+// Property: plain threads outside the runtime, using try_tell (retrying on Full with the message
+// handed back), get every message handled exactly once; each wake of the actor comes from a
+// foreign thread. (Regression: a worker counted twice as searching once made such wakes get lost.)
+TEST(ActorTest, HammeredFromPlainThreadsLosesNothing) {
+  tether::Runtime rt({.workers = 4});
+  const std::int64_t per = static_cast<std::int64_t>(tether::test::scaled(20000));
+  constexpr int kThreads = 3;
+  rt.block_on([per]() -> Task<void> {
+    auto counter = tether::spawn_actor<Counter>({.name = "hammered", .mailbox = 64});
+    std::atomic<int> finished{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([ref = counter.ref(), per, &finished] {
+        for (std::int64_t i = 0; i < per; ++i) {
+          Counter::Message m = Add{1};
+          for (;;) {
+            auto r = ref.try_tell(std::move(m));
+            if (r) break;
+            EXPECT_TRUE(r.error().is_full());
+            m = std::move(r.error()).into_value();
+            std::this_thread::yield();
+          }
+        }
+        finished.fetch_add(1);
+      });
+    }
+    while (finished.load() < kThreads) co_await tether::sleep(1ms);  // wait for the observed state
+    for (auto& t : threads) t.join();                                // already done: does not block
+    std::int64_t total = co_await counter.ref().ask(Get{}, Deadline::after(60s));
+    EXPECT_EQ(total, per * kThreads);
     counter.stop(StopMode::kDrain);
     co_await counter.join();
   }());
