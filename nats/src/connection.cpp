@@ -30,6 +30,10 @@ void throw_status(natsStatus s, int jerr, const std::string& what) {
   bool full = code == JSStreamStoreFailedErr && last &&
               (std::strstr(last, "maximum messages") || std::strstr(last, "maximum bytes"));
   if (full) throw QueueFull(text, s, code);
+  // Pull requests end with these statuses while a consumer's leader changes or a server leaves.
+  for (const char* transient : {"Leadership Change", "Server Shutdown", "Exceeded MaxWaiting", "Request Timeout"}) {
+    if (last && std::strstr(last, transient)) throw Unavailable(text, s, code);
+  }
   switch (code) {
     case JSNotEnabledErr:        // seen during leader elections
     case JSClusterNotAvailErr:   // "JetStream system temporarily unavailable"

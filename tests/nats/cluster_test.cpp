@@ -34,7 +34,8 @@ struct FailoverRun {
   std::string killed;
 };
 
-Task<void> produce(Producer tx, FailoverRun* run) {
+// Handles are passed by pointer: no coroutine parameter or lambda capture with a destructor.
+Task<void> produce(const Producer* tx, FailoverRun* run) {
   std::vector<std::size_t> ids(run->n);
   for (std::size_t i = 0; i < run->n; ++i) ids[i] = i;
   co_await tether::for_each_concurrent(ids, 16, [run, tx](std::size_t i) -> Task<void> {
@@ -42,7 +43,7 @@ Task<void> produce(Producer tx, FailoverRun* run) {
     bool ok = true;
     try {
       // The deadline bounds the stall a producer may see; retries inside cover the election.
-      auto op = tx.send("payload " + std::to_string(i), id, Deadline::after(30s));
+      auto op = tx->send("payload " + std::to_string(i), id, Deadline::after(30s));
       co_await std::move(op);
     } catch (const TimedOut&) {
       ok = false;  // not acknowledged: no promise was made for this message
@@ -70,9 +71,10 @@ Task<void> consume(Consumer* consumer, FailoverRun* run) {
 }
 
 // Waits until a third of the messages are acknowledged, then kills the chosen node.
-Task<void> kill_midway(WorkQueue queue, TestCluster* cluster, FailoverRun* run) {
+Task<void> kill_midway(const WorkQueue* queue, TestCluster* cluster, FailoverRun* run) {
   while (run->acked_count.load(std::memory_order_relaxed) < run->n / 3) co_await sleep(1ms);
-  auto info = co_await queue.info(Deadline::after(10s));
+  auto info_op = queue->info(Deadline::after(10s));
+  auto info = co_await std::move(info_op);
   std::string name = info.stream_leader;
   if (run->victim != "leader") {
     for (std::size_t i = 0; i < cluster->size(); ++i) {
@@ -112,9 +114,13 @@ void run_failover(TestCluster* cluster, const std::string& victim) {
     auto consumer_queue = co_await std::move(consumer_queue_op);
     auto consumer = co_await consumer_queue.consumer({.batch = 64, .poll = 250ms});
 
-    auto consuming = spawn(consume(&consumer, run), {.name = "consume"});
-    auto killer = spawn(kill_midway(queue, cluster, run), {.name = "kill-midway"});
-    co_await produce(queue.producer(), run);
+    auto consume_task = consume(&consumer, run);
+    auto consuming = spawn(std::move(consume_task), {.name = "consume"});
+    auto killing = kill_midway(&queue, cluster, run);
+    auto killer = spawn(std::move(killing), {.name = "kill-midway"});
+    auto tx = queue.producer();  // named locals: no temporary inside co_await (GCC 12)
+    auto producing = produce(&tx, run);
+    co_await std::move(producing);
     co_await killer;
     // Every acknowledged message must arrive; allow the redelivery after ack_wait and a failover.
     auto until = Deadline::after(60s);

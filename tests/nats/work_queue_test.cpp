@@ -36,7 +36,9 @@ TEST_F(SingleServer, EverySentMessageIsConsumedAndAcked) {
     WorkQueueOptions o{.stream = unique_name("EVERY"), .subject = unique_name("every.jobs")};
     auto queue = co_await open_queue(conn, o);
     const int n = static_cast<int>(tether::test::scaled(500));
-    co_await send_range(queue.producer(), 0, n);
+    auto tx = queue.producer();  // a named local: no temporary inside co_await (GCC 12)
+    auto sending = send_range(tx, 0, n);
+    co_await std::move(sending);
     auto consumer = co_await queue.consumer();
     std::mutex mu;
     std::set<std::string> seen;
@@ -86,7 +88,9 @@ TEST_F(SingleServer, FailedHandlerIsNakedAndRedelivered) {
     auto conn = co_await connect();
     WorkQueueOptions o{.stream = unique_name("NAK"), .subject = unique_name("nak.jobs")};
     auto queue = co_await open_queue(conn, o);
-    co_await send_range(queue.producer(), 0, 3);
+    auto tx = queue.producer();  // a named local: no temporary inside co_await (GCC 12)
+    auto sending = send_range(tx, 0, 3);
+    co_await std::move(sending);
     auto consumer = co_await queue.consumer();
     std::mutex mu;
     std::vector<std::pair<std::string, std::uint64_t>> calls;
@@ -179,7 +183,9 @@ TEST_F(SingleServer, SendsGoThroughTheQueuesBreaker) {
     auto breaker = std::make_shared<CircuitBreaker>(CircuitBreakerOptions{.name = "nats"});
     WorkQueueOptions o{.stream = unique_name("BREAKER"), .subject = unique_name("breaker.jobs"), .breaker = breaker};
     auto queue = co_await open_queue(conn, o);
-    co_await send_range(queue.producer(), 0, 5);
+    auto tx = queue.producer();  // a named local: no temporary inside co_await (GCC 12)
+    auto sending = send_range(tx, 0, 5);
+    co_await std::move(sending);
     EXPECT_EQ(breaker->metrics().successful_calls, 5u);
     EXPECT_EQ(breaker->state(), CircuitState::kClosed);
     co_await conn.close();
