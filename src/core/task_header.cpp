@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <ctime>
+#include <thread>
 
 #include "tether/core/detail/runtime_core.hpp"
 #include "tether/core/error.hpp"
@@ -117,10 +118,16 @@ bool TaskHeader::begin_run() noexcept {
   // acq_rel: acquire pairs with the release of the wake CAS / end_run() / end_inspection(), so this
   // run sees what the previous run and the waker wrote. Only kScheduled tasks are in queues (rule 1).
   std::uint32_t expected = kScheduled;
+  unsigned spins = 0;
   while (!state_.compare_exchange_weak(expected, kRunning, std::memory_order_acq_rel, std::memory_order_acquire)) {
     if (expected & kInspecting) {
-      // Rule 4: an inspector holds the task for a few microseconds.
-      cpu_relax();
+      // Rule 4: an inspector holds the task for a few microseconds; if it was preempted meanwhile,
+      // give it the CPU rather than spin through its time slice.
+      if (++spins < 64) {
+        cpu_relax();
+      } else {
+        std::this_thread::yield();
+      }
       expected = kScheduled;
     } else if (expected != kScheduled) {
       return false;
