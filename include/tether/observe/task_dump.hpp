@@ -24,7 +24,7 @@
 //
 // When to use something else: Runtime::tasks() gives id, name, age and what a task waits on,
 // without frames, for a cheap count; the watchdog (watchdog.hpp) dumps the tasks that look stuck
-// by itself; dump_on_signal() (dump_on_signal.hpp) dumps when the process receives a signal.
+// by itself; DumpOnSignal (dump_on_signal.hpp) dumps when the process receives a signal.
 //
 // Thread safety: thread-safe; call it from any thread, including a task (which then sees itself
 //   running). REQUIRES: the Runtime outlives the call.
