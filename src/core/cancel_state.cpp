@@ -63,7 +63,9 @@ void CancelState::cancel() {
     node->cancelling_.store(false, std::memory_order_release);  // release: pairs with disarm()'s acquire
     for (CancelState* c = node->first_child_; c; c = c->next_sibling_) {
       if (c->shielded_) continue;
-      c->add_ref();
+      // A child whose last reference is gone is being destroyed (it unlinks itself under our
+      // lock, which we hold): it needs no cancelling, and a reference on it would free it twice.
+      if (!c->try_add_ref()) continue;
       work.push_back(c);
     }
     while (CancelCallbackNode* cb = node->callbacks_) {

@@ -1,6 +1,8 @@
 // The driver's two backends, epoll and io_uring; see include/tether/core/detail/driver.hpp.
 #include "tether/core/detail/driver.hpp"
 
+#include "tether/core/detail/sync_shim.hpp"
+
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -36,6 +38,11 @@ constexpr std::uint64_t kPtrMask = (std::uint64_t{1} << kGenShift) - 1;
 struct Driver::Ring {
   io_uring ring;
   std::mutex sq_mu;  // guards the submission queue: add() and remove() come from any thread
+  // Counts submissions. The kernel orders a request's submission before its completion, but not in
+  // the C++ memory model (nor for ThreadSanitizer): the reaper's acquire load of this counter,
+  // after it sees a completion, makes everything the submitter wrote before submitting (the source
+  // it names, for one) visible to the thread that dispatches the completion.
+  Atomic<std::uint64_t> submissions{0};
 
   // Queues one request (prepared by `prep`) and submits it. Returns 0 or an errno.
   template <class Prep>
@@ -48,6 +55,7 @@ struct Driver::Ring {
       if (!sqe) return EBUSY;
     }
     prep(sqe);
+    submissions.fetch_add(1, std::memory_order_release);  // release: see `submissions`
     int rc = io_uring_submit(&ring);
     return rc < 0 ? -rc : 0;
   }
@@ -177,6 +185,9 @@ int Driver::wait_ring([[maybe_unused]] int timeout_ms) noexcept {
   unsigned seen = 0;
   io_uring_for_each_cqe(&ring, head, cqe) {
     ++seen;
+    // acquire: see Ring::submissions. Per completion, after seeing it: the loop also meets
+    // completions of requests submitted after any earlier load.
+    ring_->submissions.load(std::memory_order_acquire);
     std::uint64_t data = io_uring_cqe_get_data64(cqe);
     bool more = cqe->flags & IORING_CQE_F_MORE;
     if (data == kIgnoreToken) continue;

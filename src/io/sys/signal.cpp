@@ -115,7 +115,7 @@ struct ShutdownOnSignal::State {
   std::uint64_t seen[2] = {0, 0};
   std::atomic<bool> triggered{false};
   std::atomic<bool> clean{true};
-  sigset_t saved_mask;  // the constructing thread's mask, restored by the destructor
+  sigset_t saved_mask{};  // the constructing thread's mask, restored by the destructor
 };
 
 ShutdownOnSignal::ShutdownOnSignal(Runtime& rt, ShutdownOnSignalOptions options) : state_(new State{&rt, options}) {

@@ -71,6 +71,15 @@ class CancelState {
   void unregister_callback(CancelCallbackNode* node) noexcept;
 
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }  // relaxed: see release()
+  // A reference on a node reached through the tree (cancel()'s walk), which may be dying: its
+  // count already reached zero and its destructor is about to unlink it. Returns false then.
+  bool try_add_ref() noexcept {
+    std::uint32_t r = refs_.load(std::memory_order_relaxed);  // relaxed: as add_ref()
+    while (r != 0) {
+      if (refs_.compare_exchange_weak(r, r + 1, std::memory_order_relaxed)) return true;
+    }
+    return false;
+  }
   void release() noexcept {
     // acq_rel: the final release must see every other holder's writes before destroying (the
     // standard reference-count pattern).
