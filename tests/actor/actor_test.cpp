@@ -94,6 +94,21 @@ static_assert(!std::is_copy_constructible_v<tether::Reply<int>>);
 static_assert(std::is_nothrow_move_constructible_v<tether::Reply<int>>);
 static_assert(tether::AskRequest<Get>);
 static_assert(!tether::AskRequest<Add>);
+// ask() has no form without a deadline, and only requests (a `reply` member) can be asked.
+template <class Ref, class Req>
+concept AskableWithoutDeadline = requires(const Ref& r) {
+  r.ask(Req{});
+};
+template <class Ref, class Req>
+concept Askable = requires(const Ref& r) {
+  r.ask(Req{}, Deadline::never());
+};
+using CounterRef = tether::ActorRef<Counter::Message>;
+static_assert(!AskableWithoutDeadline<CounterRef, Get>);
+static_assert(Askable<CounterRef, Get>);
+static_assert(!Askable<CounterRef, Add>);
+static_assert(
+    std::is_same_v<decltype(std::declval<const CounterRef&>().ask(Get{}, Deadline::never())), Task<std::int64_t>>);
 
 TEST(ActorTest, TellThenAskSeesEveryMessageInOrder) {
   tether::Runtime rt({.workers = 2});
