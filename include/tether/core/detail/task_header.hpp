@@ -64,6 +64,21 @@ enum class ScheduleHint : std::uint8_t {
   kYield,  // gave up its turn: back of the queue, never the LIFO slot
 };
 
+// What a task waits on: a static string written by the task's own thread at each suspension and
+// read by diagnostics (Runtime::tasks(), task dumps, the watchdog) from any thread, so a relaxed
+// atomic: the pointed-to strings are literals, so nothing else needs ordering.
+class WaitingOn {
+ public:
+  WaitingOn& operator=(const char* what) noexcept {
+    what_.store(what, std::memory_order_relaxed);
+    return *this;
+  }
+  operator const char*() const noexcept { return what_.load(std::memory_order_relaxed); }
+
+ private:
+  Atomic<const char*> what_{nullptr};
+};
+
 class TaskHeader : public CancelState {
  public:
   enum : std::uint32_t { kIdle = 0, kScheduled = 1, kRunning = 2, kNotified = 4, kComplete = 8, kInspecting = 16 };
@@ -132,9 +147,9 @@ class TaskHeader : public CancelState {
   CancelState* scope;      // innermost cancellation scope; `this` outside any timeout/shield
   bool root_done = false;  // set by the root frame's final_suspend
   bool started = false;
-  std::uint32_t budget = 0;          // cooperative budget left in this run
-  const char* waiting_on = nullptr;  // what the task waits on, for dumps ("recv", "sleep", ...)
-  HeldLock* held_locks = nullptr;    // innermost lock held through a guard (see HeldLock)
+  std::uint32_t budget = 0;        // cooperative budget left in this run
+  WaitingOn waiting_on;            // what the task waits on, for dumps ("recv", "sleep", ...)
+  HeldLock* held_locks = nullptr;  // innermost lock held through a guard (see HeldLock)
   // select() branch of a single awaitable (waiter.hpp rule 4); constant after spawn.
   SelectGroup* select_group = nullptr;
   int select_branch = SelectGroup::kNone;
