@@ -33,6 +33,7 @@
 #include "tether/core/spawn.hpp"
 #include "tether/io/error.hpp"
 #include "tether/time/deadline.hpp"
+#include "tether/time/timeout.hpp"
 
 namespace tether::kv {
 
@@ -53,7 +54,12 @@ Task<void> push_loop(ServerContext& ctx, io::TcpStream& stream, std::shared_ptr<
                      mpsc::Receiver<std::string> rx) {
   std::string batch;
   try {
-    while (auto first = co_await rx.recv()) {
+    for (;;) {
+      // A subscriber may wait for messages forever (Redis exempts subscribers from the idle
+      // timeout): spelled out, so the watchdog does not report it as possibly hung.
+      auto next = timeout_at(Deadline::never(), rx.recv(), "subscriber queue");
+      auto first = co_await std::move(next);
+      if (!first) break;
       batch = std::move(*first);
       while (batch.size() < 64 * 1024) {
         auto more = rx.try_recv();

@@ -10,6 +10,7 @@
 #include "tether/core/error.hpp"
 #include "tether/time/deadline.hpp"
 #include "tether/time/interval.hpp"
+#include "tether/time/timeout.hpp"
 
 namespace tether::kv {
 
@@ -37,7 +38,10 @@ class Writer {
   Task<void> run() {
     size_ = read(ctx_.stats.aof_current_size);
     for (;;) {
-      auto first = co_await rx_.recv();
+      // Waiting for records is this task's idle state, spelled out as a wait without end (so the
+      // watchdog does not report an idle server's writer as possibly hung).
+      auto next = timeout_at(Deadline::never(), rx_.recv(), "aof queue");
+      auto first = co_await std::move(next);
       if (!first) break;  // every sender gone: nothing more can arrive
       Group g;
       take(std::move(*first), g);
