@@ -100,7 +100,13 @@ Task<int> run(tether::Runtime& rt, Options opts) {
   } else {
     co_await serving;  // until the shutdown cancels us
   }
+  // The server task uses `server` and `registry`, which live in this frame: wait until it has
+  // stopped before they go.
   serving.abort();
+  try {
+    co_await serving;
+  } catch (const tether::Cancelled&) {
+  }
   std::printf("total = %ld\n", total.get_unsynchronized());
   co_return 0;
 }
