@@ -76,8 +76,10 @@ TEST(CancellationTokenTest, ConcurrentCancelAndRegistration) {
 TEST(CancellationTokenTest, CancellingParentCancelsGrandchildren) {
   Runtime rt({.workers = 2});
   std::atomic<int> cancelled{0};
+  std::atomic<int> started{0};
   auto leaf = [&]() -> Task<void> {
     try {
+      started.fetch_add(1);
       co_await tether::sleep(1h);
     } catch (const tether::Cancelled&) {
       cancelled.fetch_add(1);
@@ -92,7 +94,9 @@ TEST(CancellationTokenTest, CancellingParentCancelsGrandchildren) {
   };
   auto root = [&]() -> Task<void> {
     auto m = tether::spawn(middle());
-    while (rt.metrics().timers < 2) co_await tether::sleep(1ms);
+    // Both leaves are inside their try blocks (a task aborted before it starts never runs, so
+    // waiting on a timer count, which includes this task's own sleep, could race that).
+    while (started.load() < 2) co_await tether::sleep(1ms);
     m.abort();
     EXPECT_THROW(co_await m, tether::Cancelled);
   };
