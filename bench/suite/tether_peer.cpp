@@ -424,11 +424,12 @@ int echo_server() {
   spdlog::set_level(spdlog::level::warn);
   auto port = static_cast<std::uint16_t>(param("port", 0));
   std::uint64_t connections = 0;
+  tether::RuntimeMetrics metrics;
   {
     // stdout carries only the protocol's lines: the runtime logs (warn and up) go to stderr.
     auto log = spdlog::stderr_logger_mt("tether-echo");
     log->set_level(spdlog::level::warn);
-    tether::Runtime rt({.workers = static_cast<unsigned>(param("workers", 2)), .name = "peer", .logger = log});
+    tether::Runtime rt({.workers = static_cast<unsigned>(param("workers", 2)), .name = "peer", .spin_before_park = std::chrono::microseconds(param("spin_us", 0)), .logger = log});
     tether::io::ShutdownOnSignal on_signal(rt, {.grace = std::chrono::milliseconds(200)});
     try {
       rt.block_on([](std::uint16_t port, std::uint64_t* connections) -> Task<void> {
@@ -451,9 +452,14 @@ int echo_server() {
                   json_escape(e.what()).c_str());
       return 1;
     }
+    metrics = rt.metrics();
   }
-  std::printf("{\"runtime\":\"tether\",\"workload\":\"echo-server\",\"ok\":true,\"connections\":%llu}\n",
-              static_cast<unsigned long long>(connections));
+  // parks and steals: how often the workers slept and took work from each other (scheduler tuning).
+  std::printf(
+      "{\"runtime\":\"tether\",\"workload\":\"echo-server\",\"ok\":true,\"connections\":%llu,\"parks\":%llu,"
+      "\"steals\":%llu}\n",
+      static_cast<unsigned long long>(connections), static_cast<unsigned long long>(metrics.parks),
+      static_cast<unsigned long long>(metrics.steals));
   std::fflush(stdout);
   return 0;
 }
@@ -487,7 +493,7 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::warn);
   Outcome o;
   try {
-    tether::Runtime rt({.workers = static_cast<unsigned>(param("workers", 2)), .name = "peer"});
+    tether::Runtime rt({.workers = static_cast<unsigned>(param("workers", 2)), .name = "peer", .spin_before_park = std::chrono::microseconds(param("spin_us", 0))});
     // block_on spawns the body as a task on the workers, so its spawns go where any task's go.
     if (workload == "spawn") {
       o = rt.block_on(spawn_workload(param("n", 1'000'000)));
