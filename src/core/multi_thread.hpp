@@ -40,9 +40,13 @@ class MultiThreadCore final : public RuntimeCore {
   void park(Worker* w) noexcept;
   void maintenance(Worker* w) noexcept;
   bool has_visible_work(Worker* w) const noexcept;
-  // Waits in the driver (timeout -1: until the next timer), then fires due timers. Caller holds
-  // driver_mu_.
-  void drive(int timeout_ms) noexcept;
+  // Waits in the driver (timeout -1: until the next timer, but at most `max_ms` if that is not
+  // -1), then fires due timers. Caller holds driver_mu_.
+  void drive(int timeout_ms, int max_ms = -1) noexcept;
+  // Whether another worker still holds a task it held when `tails` was read (park()).
+  // After a poll queued work: wakes a worker into the watcher's role if none has it (park()).
+  void ensure_watcher() noexcept;
+  bool someone_fell_behind(Worker* w, const std::vector<std::uint64_t>& tails) const noexcept;
 
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<Idle> idle_;
@@ -56,6 +60,9 @@ class MultiThreadCore final : public RuntimeCore {
   static constexpr std::uint64_t kNotSleeping = 0;
   Atomic<std::uint64_t> driver_wake_at_{kNotSleeping};
   Atomic<bool> stop_flag_{false};
+  Atomic<unsigned> watchers_{0};
+  // Driver polls so far; relaxed: park() only asks whether anybody polled while it slept.
+  Atomic<std::uint64_t> polls_{0};  // workers napping as the watcher (at most one; see park())
   bool stopped_ = false;
 };
 
