@@ -429,7 +429,10 @@ int echo_server() {
     // stdout carries only the protocol's lines: the runtime logs (warn and up) go to stderr.
     auto log = spdlog::stderr_logger_mt("tether-echo");
     log->set_level(spdlog::level::warn);
-    tether::Runtime rt({.workers = static_cast<unsigned>(param("workers", 2)), .name = "peer", .spin_before_park = std::chrono::microseconds(param("spin_us", 0)), .logger = log});
+    tether::Runtime rt({.workers = static_cast<unsigned>(param("workers", 2)),
+                        .name = "peer",
+                        .spin_before_park = std::chrono::microseconds(param("spin_us", 0)),
+                        .logger = log});
     tether::io::ShutdownOnSignal on_signal(rt, {.grace = std::chrono::milliseconds(200)});
     try {
       rt.block_on([](std::uint16_t port, std::uint64_t* connections) -> Task<void> {
@@ -493,7 +496,9 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::warn);
   Outcome o;
   try {
-    tether::Runtime rt({.workers = static_cast<unsigned>(param("workers", 2)), .name = "peer", .spin_before_park = std::chrono::microseconds(param("spin_us", 0))});
+    tether::Runtime rt({.workers = static_cast<unsigned>(param("workers", 2)),
+                        .name = "peer",
+                        .spin_before_park = std::chrono::microseconds(param("spin_us", 0))});
     // block_on spawns the body as a task on the workers, so its spawns go where any task's go.
     if (workload == "spawn") {
       o = rt.block_on(spawn_workload(param("n", 1'000'000)));
