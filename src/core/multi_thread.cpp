@@ -398,12 +398,15 @@ void MultiThreadCore::schedule(TaskHeader* t, ScheduleHint hint) noexcept {
     notify_parked();
     return;
   }
+  // Only a spawn wakes another worker at once: it asks for concurrency. A task woken by this
+  // worker (a message, a lock hand-off, I/O or a timer it polled) stays here, and a worker that
+  // keeps up runs its tasks without a futex call or a context switch; one that falls behind is
+  // helped by the watcher (park()) within a nap. Waking a sleeper for every such wake made two
+  // workers pass the same work back and forth: 4 producers into one mpsc channel ran 2x slower
+  // than on one worker, and 100 echo connections cost ~20k context switches a second with a p99
+  // three times that of one worker.
   if (tls_in_drive) {
-    // Woken by I/O or a timer that this worker polled: queued in order (a poll wakes many at once,
-    // the LIFO slot would serve the last first) and nobody is woken. Waking another worker for
-    // every poll made two workers pass I/O work back and forth (~20k context switches a second
-    // for 100 echo connections, p99 three times higher than one worker alone); a worker that
-    // cannot keep up is helped by the watcher's naps in park() instead.
+    // From a poll: queued in order (one poll wakes many; the LIFO slot would serve the last first).
     push_local(w, t);
     ++tls_polled_tasks;
     return;
@@ -411,11 +414,15 @@ void MultiThreadCore::schedule(TaskHeader* t, ScheduleHint hint) noexcept {
   if (hint == ScheduleHint::kWake) {
     TaskHeader* prev = w->lifo;
     w->lifo = t;
-    if (!prev) return;  // this worker runs it next; nobody else needs waking
+    if (!prev) return;  // this worker runs it next
     t = prev;
   }
   push_local(w, t);
-  notify_parked();
+  if (hint == ScheduleHint::kSpawn) {
+    notify_parked();
+  } else {
+    ensure_watcher();
+  }
 }
 
 void MultiThreadCore::push_local(Worker* w, TaskHeader* t) noexcept {
@@ -463,7 +470,7 @@ void MultiThreadCore::drive(int timeout_ms, int max_ms) noexcept {
 void MultiThreadCore::ensure_watcher() noexcept {
   // seq_cst: pairs with park()'s store of deep_sleep and its re-check of the queues (Dekker).
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (watchers_.load(std::memory_order_seq_cst) > 0) return;
+  if (watchers_.load(std::memory_order_seq_cst) > 0 || deep_sleepers_.load(std::memory_order_seq_cst) == 0) return;
   for (auto& other : workers_) {
     if (other.get() != tls_worker && other->deep_sleep.load(std::memory_order_seq_cst)) {
       other->parker.unpark(*this);  // it wakes, sees the queued work and becomes the watcher
@@ -576,11 +583,13 @@ void MultiThreadCore::park(Worker* w) noexcept {
   for (;;) {
     // One parked worker at a time is the watcher: while the runtime is busy it sleeps in naps of
     // kHelpAfterMs, and when a nap ends with another worker behind (a task that was in its queue
-    // when the nap began is still there: it has waited a whole nap) it comes to steal. Work woken by I/O stays where it
-    // was polled (schedule()), so a worker that keeps up runs it all without waking anyone and the other cores stay
-    // free for other threads and programs; one that falls behind (or runs a task that blocks) gets help within a nap.
-    // After kQuietNaps naps with nothing queued anywhere the watcher sleeps without limit (an idle runtime burns no
-    // CPU) until a poll queues work again (ensure_watcher()). Every other parked worker sleeps until notified.
+    // when the nap began is still there: it has waited a whole nap) it comes to steal. Tasks woken
+    // by a running worker stay with it (schedule()), so a worker that keeps up runs them all
+    // without waking anyone, and the other cores stay free for other threads and programs; one
+    // that falls behind (or runs a task that blocks) gets help within a nap. After kQuietNaps naps
+    // with nothing queued anywhere the watcher sleeps without limit (an idle runtime burns no CPU)
+    // until a wake queues work again (ensure_watcher()). Every other parked worker sleeps until
+    // notified.
     bool busy = inject_->len() > 0;
     for (std::size_t i = 0; i < workers_.size(); ++i) {
       tails[i] = workers_[i]->queue.tail();
@@ -590,10 +599,14 @@ void MultiThreadCore::park(Worker* w) noexcept {
     bool watch = quiet_naps <= kQuietNaps && watchers_.fetch_add(1, std::memory_order_seq_cst) == 0;
     if (!watch && quiet_naps <= kQuietNaps) watchers_.fetch_sub(1, std::memory_order_seq_cst);
     if (!watch) {
+      deep_sleepers_.fetch_add(1, std::memory_order_seq_cst);
       w->deep_sleep.store(true, std::memory_order_seq_cst);
-      // The re-check of ensure_watcher()'s Dekker pair: work queued by a poll after the loop above.
+      // The re-check of ensure_watcher()'s Dekker pair (the fence orders the store above before
+      // the queue loads): work queued by a wake after the loop above.
+      std::atomic_thread_fence(std::memory_order_seq_cst);
       if (watchers_.load(std::memory_order_seq_cst) == 0 && has_visible_work(w)) {
         w->deep_sleep.store(false, std::memory_order_relaxed);
+        deep_sleepers_.fetch_sub(1, std::memory_order_relaxed);
         quiet_naps = 0;
         continue;
       }
@@ -613,6 +626,7 @@ void MultiThreadCore::park(Worker* w) noexcept {
       watchers_.fetch_sub(1, std::memory_order_seq_cst);
     } else {
       w->deep_sleep.store(false, std::memory_order_relaxed);
+      deep_sleepers_.fetch_sub(1, std::memory_order_relaxed);
     }
     if (stop_flag_.load(std::memory_order_acquire)) {
       idle_->unpark_self(w->index);

@@ -44,7 +44,8 @@ class MultiThreadCore final : public RuntimeCore {
   // -1), then fires due timers. Caller holds driver_mu_.
   void drive(int timeout_ms, int max_ms = -1) noexcept;
   // Whether another worker still holds a task it held when `tails` was read (park()).
-  // After a poll queued work: wakes a worker into the watcher's role if none has it (park()).
+  // After queueing work without notifying: wakes a worker into the watcher's role if none has it
+  // and one sleeps without a time limit (park()).
   void ensure_watcher() noexcept;
   bool someone_fell_behind(Worker* w, const std::vector<std::uint64_t>& tails) const noexcept;
 
@@ -61,6 +62,7 @@ class MultiThreadCore final : public RuntimeCore {
   Atomic<std::uint64_t> driver_wake_at_{kNotSleeping};
   Atomic<bool> stop_flag_{false};
   Atomic<unsigned> watchers_{0};
+  Atomic<unsigned> deep_sleepers_{0};  // workers parked without a time limit (park())
   // Driver polls so far; relaxed: park() only asks whether anybody polled while it slept.
   Atomic<std::uint64_t> polls_{0};  // workers napping as the watcher (at most one; see park())
   bool stopped_ = false;

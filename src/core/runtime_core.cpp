@@ -45,7 +45,13 @@ std::uint64_t RuntimeCore::process_now_ms() noexcept {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
 }
 
+std::uint64_t RuntimeCore::process_now_ms_rounded_up() noexcept {
+  auto d = std::chrono::steady_clock::now() - process_epoch;
+  return static_cast<std::uint64_t>(std::chrono::ceil<std::chrono::milliseconds>(d).count());
+}
+
 std::uint64_t RuntimeCore::now_ms() const noexcept { return process_now_ms(); }
+std::uint64_t RuntimeCore::now_ms_rounded_up() const noexcept { return process_now_ms_rounded_up(); }
 
 bool RuntimeCore::add_timer(TimerEntry* e) noexcept {
   bool earlier;

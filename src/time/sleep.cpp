@@ -12,6 +12,13 @@ Clock::time_point Clock::now() noexcept {
   return time_point(duration(static_cast<rep>(detail::RuntimeCore::process_now_ms())));
 }
 
+Clock::time_point Clock::now_rounded_up() noexcept {
+  if (detail::RuntimeCore* core = detail::RuntimeCore::current()) {
+    return time_point(duration(static_cast<rep>(core->now_ms_rounded_up())));
+  }
+  return time_point(duration(static_cast<rep>(detail::RuntimeCore::process_now_ms_rounded_up())));
+}
+
 SleepAwaiter::~SleepAwaiter() {
   if (timer_armed_) core_->remove_timer(&entry_);
   detail::disarm(waiter_);

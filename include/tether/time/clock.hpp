@@ -23,6 +23,10 @@ struct Clock {
   using time_point = std::chrono::time_point<Clock, duration>;
   static constexpr bool is_steady = true;
   static time_point now() noexcept;
+  // now() rounded up to the next millisecond on the real clock (exact on virtual time): the base of
+  // relative deadlines. Timers fire once now() reaches their deadline, and now() is truncated, so a
+  // deadline counted from the truncated value could end a wait of d up to a millisecond early.
+  static time_point now_rounded_up() noexcept;
 };
 
 using Instant = Clock::time_point;

@@ -23,7 +23,7 @@ class Deadline {
   // The deadline `d` from now on the runtime's clock.
   template <class Rep, class Period>
   static Deadline after(std::chrono::duration<Rep, Period> d) noexcept {
-    return Deadline(Clock::now() + std::chrono::ceil<Clock::duration>(d));
+    return Deadline(Clock::now_rounded_up() + std::chrono::ceil<Clock::duration>(d));
   }
   static Deadline at(Instant t) noexcept { return Deadline(t); }
   // No deadline at all. Only for operations that genuinely may wait forever.

@@ -56,11 +56,11 @@ class SleepAwaiter {
 
 // sleep()
 //
-// Waits for `d` on the runtime's clock (rounded up to the millisecond). Throws: Cancelled.
+// Waits at least `d` on the runtime's clock (rounded up to the millisecond). Throws: Cancelled.
 // Cancellation: Cancel-safe: nothing was consumed.
 template <class Rep, class Period>
 [[nodiscard]] SleepAwaiter sleep(std::chrono::duration<Rep, Period> d) noexcept {
-  return SleepAwaiter(Clock::now() + std::chrono::ceil<Clock::duration>(d));
+  return SleepAwaiter(Clock::now_rounded_up() + std::chrono::ceil<Clock::duration>(d));
 }
 
 }  // namespace tether
