@@ -127,10 +127,20 @@ int Driver::add(int fd, EventSource* src, std::uint32_t gen) noexcept {
 void Driver::remove(int fd, EventSource* src, std::uint32_t gen) noexcept {
 #if defined(TETHER_HAVE_URING)
   if (ring_) {
+    // Cancel (IORING_OP_ASYNC_CANCEL), not IORING_OP_POLL_REMOVE. The kernel runs a poll's
+    // wake-ups as task work of the thread that armed it, and a queued one owns the request until it
+    // has run. POLL_REMOVE needs that ownership: without it, it fails with -EALREADY and leaves the
+    // poll armed until the ring is torn down, holding its reference to the file, so close() no
+    // longer releases the socket and the peer never sees the end of stream (a read on the other
+    // end waits out its io_timeout). That happens whenever an fd is closed on one thread right
+    // after an event for it, while the thread that armed its poll has not yet run its task work
+    // (a worker parked on its condvar takes microseconds to be scheduled). A cancel marks the
+    // request cancelled whether or not it can take ownership; the task work, when it runs, ends
+    // the poll.
     // The poll's final completion (-ECANCELED) reaches on_poll_ended() with the old generation,
-    // which the source no longer re-arms; the removal's own completion is ignored.
+    // which the source no longer re-arms; the cancel's own completion is ignored.
     ring_->submit([&](io_uring_sqe* sqe) {
-      io_uring_prep_poll_remove(sqe, pack(src, gen));
+      io_uring_prep_cancel64(sqe, pack(src, gen), 0);
       io_uring_sqe_set_data64(sqe, kIgnoreToken);
     });
     return;

@@ -1,13 +1,21 @@
 // The io_uring backend itself: that it is the one running where the kernel allows it (so the
 // parameterised I/O suite really exercises it), and the multishot-poll cases epoll does not have.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <utility>
 
+#include "tether/core/detail/driver.hpp"
 #include "tether/core/runtime.hpp"
 #include "tether/core/spawn.hpp"
 #include "tether/core/yield.hpp"
@@ -73,6 +81,119 @@ TEST(IoUringTest, RegistrationOutlivesTheThreadThatMadeIt) {
     co_await a.write_all(io::ConstBuffer("z", 1));
     EXPECT_EQ(co_await reader, 'z');
   }(ends->first, ends->second));
+}
+
+// Remembers the generation of the registration whose poll the driver reported ended.
+class PollEndRecorder final : public tether::detail::EventSource {
+ public:
+  void on_events(std::uint32_t) noexcept override {}
+  void on_poll_ended(std::uint32_t gen) noexcept override { ended_gen = static_cast<int>(gen); }
+  int ended_gen = -1;  // Access: only the thread calling Driver::wait()
+};
+
+// Pins the calling thread to the CPU it is on, for the guard's lifetime; threads it starts meanwhile
+// inherit the pin.
+class PinToThisCpu {
+ public:
+  PinToThisCpu() {
+    int cpu = ::sched_getcpu();
+    if (cpu < 0 || ::sched_getaffinity(0, sizeof saved_, &saved_) != 0) return;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    pinned_ = ::sched_setaffinity(0, sizeof one, &one) == 0;
+  }
+  ~PinToThisCpu() {
+    if (pinned_) ::sched_setaffinity(0, sizeof saved_, &saved_);
+  }
+  PinToThisCpu(const PinToThisCpu&) = delete;
+  PinToThisCpu& operator=(const PinToThisCpu&) = delete;
+  bool pinned() const { return pinned_; }
+
+ private:
+  cpu_set_t saved_;
+  bool pinned_ = false;
+};
+
+// Property: removing a registration ends its poll, and closing the fd then releases the file (the
+// peer sees end of stream), even when a readiness event for it is still queued as task work of
+// the thread that armed the poll. The kernel runs poll wake-ups as task work of the arming thread,
+// and a queued one owns the request: IORING_OP_POLL_REMOVE then fails with -EALREADY and leaves
+// the poll armed, holding the file open (driver.cpp, Driver::remove()).
+//
+// Arranged without timing luck: the arming thread shares this thread's only CPU and runs as
+// SCHED_BATCH, whose wake-ups never preempt, so from the write that queues its task work until
+// this thread blocks in Driver::wait(), it cannot run that task work. (Only a scheduler tick
+// landing in those microseconds could let it; that would hide a broken remove(), never fail a
+// working one.)
+TEST(IoUringTest, RemoveEndsAPollWhoseWakeUpIsStillQueued) {
+  using namespace std::chrono_literals;
+  PollEndRecorder source;  // declared first: outlives the driver, which may still deliver to it
+  tether::detail::Driver driver(IoBackend::kIoUring);
+  if (driver.backend() != IoBackend::kIoUring) GTEST_SKIP() << "io_uring refused here: " << driver.refusal();
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+  const int watched = fds[0];
+  const int peer = fds[1];
+  constexpr std::uint32_t kGen = 7;
+
+  PinToThisCpu pin;
+  ASSERT_TRUE(pin.pinned());
+  std::mutex mu;
+  std::condition_variable cv;
+  bool armed = false;
+  bool finish = false;
+  int batch_rc = -1;
+  int add_rc = -1;
+  std::thread armer([&] {
+    sched_param no_priority{};
+    int policy = ::sched_setscheduler(0, SCHED_BATCH, &no_priority);
+    // Arming runs the initial readiness event's task work on the way out of the syscall, so
+    // nothing is queued for this thread when it reports.
+    int rc = driver.add(watched, &source, kGen);
+    std::unique_lock g(mu);
+    batch_rc = policy;
+    add_rc = rc;
+    armed = true;
+    cv.notify_all();
+    cv.wait(g, [&] { return finish; });
+  });
+  auto release_armer = [&] {
+    {
+      std::lock_guard g(mu);
+      finish = true;
+    }
+    cv.notify_all();
+    armer.join();
+  };
+  {
+    std::unique_lock g(mu);
+    cv.wait(g, [&] { return armed; });
+  }
+  if (batch_rc != 0 || add_rc != 0) {
+    release_armer();
+    ::close(watched);
+    ::close(peer);
+    FAIL() << "sched_setscheduler(SCHED_BATCH): " << batch_rc << ", Driver::add: " << add_rc;
+  }
+
+  // The wake-up this write causes is queued for the armer, which cannot run before this thread
+  // blocks; remove() and close() come first.
+  EXPECT_EQ(::write(peer, "x", 1), 1);
+  driver.remove(watched, &source, kGen);
+  ::close(watched);
+
+  // Blocking here lets the armer run its task work, which must end the poll.
+  auto give_up = std::chrono::steady_clock::now() + 5s;
+  while (source.ended_gen < 0 && std::chrono::steady_clock::now() < give_up) driver.wait(100);
+  EXPECT_EQ(source.ended_gen, static_cast<int>(kGen)) << "the removed poll is still armed";
+
+  // With the poll gone, so is the last reference to the file: the peer sees the hang-up.
+  pollfd hangup{peer, POLLIN, 0};
+  EXPECT_EQ(::poll(&hangup, 1, source.ended_gen < 0 ? 0 : 5000), 1);
+  EXPECT_TRUE(hangup.revents & POLLHUP) << "the closed end was never released";
+  release_armer();
+  ::close(peer);
 }
 
 }  // namespace
