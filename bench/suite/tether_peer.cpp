@@ -11,7 +11,7 @@
 //   tether_peer skynet n=1000000 branch=10
 //   tether_peer sleep  n=1000000 max_ms=100 seed=42
 //   tether_peer idle   n=1000000
-//   tether_peer echo-server port=P   (server mode; SIGTERM ends it)
+//   tether_peer echo-server port=P   (server mode; SIGTERM ends it; uring=1: io_uring backend)
 //
 //   tether_peer mpsc n=10000000 producers=P capacity=1024
 //   tether_peer pingpong n=1000000
@@ -429,8 +429,10 @@ int echo_server() {
     // stdout carries only the protocol's lines: the runtime logs (warn and up) go to stderr.
     auto log = spdlog::stderr_logger_mt("tether-echo");
     log->set_level(spdlog::level::warn);
+    // uring=1: sockets on the io_uring backend instead of epoll.
     tether::Runtime rt({.workers = static_cast<unsigned>(param("workers", 2)),
                         .name = "peer",
+                        .io_backend = param("uring", 0) ? tether::IoBackend::kIoUring : tether::IoBackend::kEpoll,
                         .spin_before_park = std::chrono::microseconds(param("spin_us", 0)),
                         .logger = log});
     tether::io::ShutdownOnSignal on_signal(rt, {.grace = std::chrono::milliseconds(200)});
