@@ -586,16 +586,19 @@ void MultiThreadCore::park(Worker* w) noexcept {
     // when the nap began is still there: it has waited a whole nap) it comes to steal. Tasks woken
     // by a running worker stay with it (schedule()), so a worker that keeps up runs them all
     // without waking anyone, and the other cores stay free for other threads and programs; one
-    // that falls behind (or runs a task that blocks) gets help within a nap. After kQuietNaps naps
-    // with nothing queued anywhere the watcher sleeps without limit (an idle runtime burns no CPU)
-    // until a wake queues work again (ensure_watcher()). Every other parked worker sleeps until
+    // that falls behind (or runs a task that blocks) gets help within a nap. After kQuietNaps quiet
+    // naps (below) the watcher sleeps without limit (an idle runtime burns no CPU) until a wake
+    // queues work again (ensure_watcher()). Every other parked worker sleeps until
     // notified.
     bool busy = inject_->len() > 0;
     for (std::size_t i = 0; i < workers_.size(); ++i) {
       tails[i] = workers_[i]->queue.tail();
       if (workers_[i].get() != w && workers_[i]->queue.len() > 0) busy = true;
     }
-    quiet_naps = busy ? 0 : quiet_naps + 1;
+    // Quiet means nothing queued and every other worker asleep: while one runs, the watcher keeps
+    // napping, so a task that blocks its worker cannot also stall I/O and timers (the watcher polls
+    // the driver when nobody did during its nap).
+    quiet_naps = (busy || idle_->awake() > 0) ? 0 : quiet_naps + 1;
     bool watch = quiet_naps <= kQuietNaps && watchers_.fetch_add(1, std::memory_order_seq_cst) == 0;
     if (!watch && quiet_naps <= kQuietNaps) watchers_.fetch_sub(1, std::memory_order_seq_cst);
     if (!watch) {

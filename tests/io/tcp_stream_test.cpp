@@ -1,11 +1,16 @@
 // TcpStream: echo, deadlines, named faults, backpressure; each against both backends.
 #include "tether/io/net/tcp_stream.hpp"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "io_test_support.hpp"
@@ -60,6 +65,56 @@ TEST_P(TcpStreamTest, EchoRoundTripAndEndOfStream) {
     EXPECT_EQ(co_await c.read(tether::io::MutableBuffer(&one, 1)), 0u);
     co_await server;
   }());
+}
+
+// Property: a task that blocks its worker (busy-waiting, as a task that should have used
+// spawn_blocking does) does not stall I/O for the other tasks: the other worker keeps watching and
+// polls the driver when the blocked one cannot. The connection arrives from a plain thread well
+// after the other worker would have gone to sleep for good, had it stopped watching.
+TEST_P(TcpStreamTest, TaskBlockingItsWorkerDoesNotStallOtherConnections) {
+  tether::Runtime rt(options(2));
+  std::atomic<bool> blocking{false};
+  std::atomic<bool> served{false};
+  std::atomic<std::uint16_t> port{0};
+  std::thread client([&] {
+    while (!blocking.load() || port.load() == 0) std::this_thread::yield();
+    std::this_thread::sleep_for(60ms);  // past the other worker's quiet naps (multi_thread.cpp)
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port.load());
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::send(fd, "x", 1, 0), 1);
+    while (!served.load()) std::this_thread::yield();
+    ::close(fd);
+  });
+  bool ok = rt.block_on(
+      [](std::atomic<bool>* blocking, std::atomic<bool>* served, std::atomic<std::uint16_t>* port) -> Task<bool> {
+        auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
+        port->store(l.local_address().port());
+        auto serve = [](TcpListener* l, std::atomic<bool>* served) -> Task<void> {
+          TcpStream s = co_await l->accept(Deadline::after(20s));
+          char c = 0;
+          std::size_t n = co_await s.read(tether::io::MutableBuffer(&c, 1), Deadline::after(20s));
+          if (n == 1 && c == 'x') served->store(true);
+        };
+        auto server = tether::spawn(serve(&l, served));
+        auto block = [](std::atomic<bool>* blocking, std::atomic<bool>* served) -> Task<bool> {
+          blocking->store(true);
+          const auto give_up = std::chrono::steady_clock::now() + 10s;
+          while (!served->load()) {
+            if (std::chrono::steady_clock::now() > give_up) co_return false;
+          }
+          co_return true;
+        };
+        bool result = co_await tether::spawn(block(blocking, served));
+        co_await server;
+        co_return result;
+      }(&blocking, &served, &port));
+  served.store(true);  // lets the client go in any case
+  client.join();
+  EXPECT_TRUE(ok) << "the connection was not served while a task blocked the other worker";
 }
 
 // Property: connecting to a port nobody listens on is the named outcome kConnectionRefused.
