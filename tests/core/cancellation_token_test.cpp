@@ -99,6 +99,10 @@ TEST(CancellationTokenTest, CancellingParentCancelsGrandchildren) {
     while (started.load() < 2) co_await tether::sleep(1ms);
     m.abort();
     EXPECT_THROW(co_await m, tether::Cancelled);
+    // `middle` ends at its first rethrown Cancelled; the other leaf, whose handle it dropped, runs
+    // on detached and may not have seen its cancellation yet. Wait for it (bounded, so that a leaf
+    // that is never cancelled fails the test instead of hanging it).
+    for (int i = 0; i < 10'000 && cancelled.load() < 2; ++i) co_await tether::sleep(1ms);
   };
   rt.block_on(root());
   EXPECT_EQ(cancelled.load(), 2);
