@@ -31,11 +31,6 @@ std::uint64_t LocalCore::now_ms() const noexcept {
   return RuntimeCore::now_ms();
 }
 
-std::uint64_t LocalCore::now_ms_rounded_up() const noexcept {
-  if (local_.virtual_time) return now_ms();
-  return RuntimeCore::now_ms_rounded_up();
-}
-
 void LocalCore::schedule(TaskHeader* t, ScheduleHint) noexcept {
   if (running_ && std::this_thread::get_id() == owner_) {
     ready_.push_back(t);

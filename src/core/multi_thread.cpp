@@ -346,8 +346,8 @@ struct MultiThreadCore::Worker {
 namespace {
 thread_local MultiThreadCore::Worker* tls_worker = nullptr;
 thread_local MultiThreadCore* tls_worker_core = nullptr;
-thread_local bool tls_in_drive = false;         // this worker is dispatching a driver poll
-thread_local std::size_t tls_polled_tasks = 0;  // tasks that poll queued here
+thread_local bool tls_in_drive = false;     // this worker is dispatching a driver poll
+thread_local bool tls_polled_work = false;  // that poll queued a task here
 constexpr unsigned kMaxLifoRuns = 3;
 }  // namespace
 
@@ -408,7 +408,7 @@ void MultiThreadCore::schedule(TaskHeader* t, ScheduleHint hint) noexcept {
   if (tls_in_drive) {
     // From a poll: queued in order (one poll wakes many; the LIFO slot would serve the last first).
     push_local(w, t);
-    ++tls_polled_tasks;
+    tls_polled_work = true;
     return;
   }
   if (hint == ScheduleHint::kWake) {
@@ -458,19 +458,19 @@ void MultiThreadCore::drive(int timeout_ms, int max_ms) noexcept {
     if (max_ms >= 0 && (timeout_ms < 0 || timeout_ms > max_ms)) timeout_ms = max_ms;
   }
   tls_in_drive = true;
-  tls_polled_tasks = 0;
+  tls_polled_work = false;
   polls_.fetch_add(1, std::memory_order_relaxed);
   driver().wait(timeout_ms);
   driver_wake_at_.store(kNotSleeping, std::memory_order_relaxed);  // relaxed: a stale value only costs a spare wake
   process_timers();
   tls_in_drive = false;
-  if (tls_polled_tasks > 0) ensure_watcher();
+  if (tls_polled_work) ensure_watcher();
 }
 
 void MultiThreadCore::ensure_watcher() noexcept {
   // seq_cst: pairs with park()'s store of deep_sleep and its re-check of the queues (Dekker).
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (watchers_.load(std::memory_order_seq_cst) > 0 || deep_sleepers_.load(std::memory_order_seq_cst) == 0) return;
+  if (watcher_taken_.load(std::memory_order_seq_cst) || deep_sleepers_.load(std::memory_order_seq_cst) == 0) return;
   for (auto& other : workers_) {
     if (other.get() != tls_worker && other->deep_sleep.load(std::memory_order_seq_cst)) {
       other->parker.unpark(*this);  // it wakes, sees the queued work and becomes the watcher
@@ -599,15 +599,16 @@ void MultiThreadCore::park(Worker* w) noexcept {
     // napping, so a task that blocks its worker cannot also stall I/O and timers (the watcher polls
     // the driver when nobody did during its nap).
     quiet_naps = (busy || idle_->awake() > 0) ? 0 : quiet_naps + 1;
-    bool watch = quiet_naps <= kQuietNaps && watchers_.fetch_add(1, std::memory_order_seq_cst) == 0;
-    if (!watch && quiet_naps <= kQuietNaps) watchers_.fetch_sub(1, std::memory_order_seq_cst);
+    bool taken = false;
+    bool watch =
+        quiet_naps <= kQuietNaps && watcher_taken_.compare_exchange_strong(taken, true, std::memory_order_seq_cst);
     if (!watch) {
       deep_sleepers_.fetch_add(1, std::memory_order_seq_cst);
       w->deep_sleep.store(true, std::memory_order_seq_cst);
       // The re-check of ensure_watcher()'s Dekker pair (the fence orders the store above before
       // the queue loads): work queued by a wake after the loop above.
       std::atomic_thread_fence(std::memory_order_seq_cst);
-      if (watchers_.load(std::memory_order_seq_cst) == 0 && has_visible_work(w)) {
+      if (!watcher_taken_.load(std::memory_order_seq_cst) && has_visible_work(w)) {
         w->deep_sleep.store(false, std::memory_order_relaxed);
         deep_sleepers_.fetch_sub(1, std::memory_order_relaxed);
         quiet_naps = 0;
@@ -626,7 +627,7 @@ void MultiThreadCore::park(Worker* w) noexcept {
       driver_mu_.unlock();
     }
     if (watch) {
-      watchers_.fetch_sub(1, std::memory_order_seq_cst);
+      watcher_taken_.store(false, std::memory_order_seq_cst);
     } else {
       w->deep_sleep.store(false, std::memory_order_relaxed);
       deep_sleepers_.fetch_sub(1, std::memory_order_relaxed);

@@ -43,10 +43,10 @@ class MultiThreadCore final : public RuntimeCore {
   // Waits in the driver (timeout -1: until the next timer, but at most `max_ms` if that is not
   // -1), then fires due timers. Caller holds driver_mu_.
   void drive(int timeout_ms, int max_ms = -1) noexcept;
-  // Whether another worker still holds a task it held when `tails` was read (park()).
   // After queueing work without notifying: wakes a worker into the watcher's role if none has it
   // and one sleeps without a time limit (park()).
   void ensure_watcher() noexcept;
+  // Whether another worker still holds a task it held when `tails` was read (park()).
   bool someone_fell_behind(Worker* w, const std::vector<std::uint64_t>& tails) const noexcept;
 
   std::vector<std::unique_ptr<Worker>> workers_;
@@ -61,10 +61,10 @@ class MultiThreadCore final : public RuntimeCore {
   static constexpr std::uint64_t kNotSleeping = 0;
   Atomic<std::uint64_t> driver_wake_at_{kNotSleeping};
   Atomic<bool> stop_flag_{false};
-  Atomic<unsigned> watchers_{0};
+  Atomic<bool> watcher_taken_{false};  // a worker naps as the watcher (at most one; see park())
   Atomic<unsigned> deep_sleepers_{0};  // workers parked without a time limit (park())
   // Driver polls so far; relaxed: park() only asks whether anybody polled while it slept.
-  Atomic<std::uint64_t> polls_{0};  // workers napping as the watcher (at most one; see park())
+  Atomic<std::uint64_t> polls_{0};
   bool stopped_ = false;
 };
 

@@ -51,7 +51,6 @@ std::uint64_t RuntimeCore::process_now_ms_rounded_up() noexcept {
 }
 
 std::uint64_t RuntimeCore::now_ms() const noexcept { return process_now_ms(); }
-std::uint64_t RuntimeCore::now_ms_rounded_up() const noexcept { return process_now_ms_rounded_up(); }
 
 bool RuntimeCore::add_timer(TimerEntry* e) noexcept {
   bool earlier;

@@ -13,9 +13,9 @@ Clock::time_point Clock::now() noexcept {
 }
 
 Clock::time_point Clock::now_rounded_up() noexcept {
-  if (detail::RuntimeCore* core = detail::RuntimeCore::current()) {
-    return time_point(duration(static_cast<rep>(core->now_ms_rounded_up())));
-  }
+  // Virtual time is whole milliseconds already; every real-time runtime reads the process clock.
+  detail::RuntimeCore* core = detail::RuntimeCore::current();
+  if (core && core->is_virtual_time()) return now();
   return time_point(duration(static_cast<rep>(detail::RuntimeCore::process_now_ms_rounded_up())));
 }
 

@@ -30,7 +30,6 @@ class LocalCore final : public RuntimeCore {
 
   void schedule(TaskHeader* t, ScheduleHint hint) noexcept override;
   std::uint64_t now_ms() const noexcept override;
-  std::uint64_t now_ms_rounded_up() const noexcept override;
   bool is_virtual_time() const noexcept override { return local_.virtual_time; }
   unsigned worker_count() const noexcept override { return 1; }
   void block_until_complete(TaskHeader* t) override;

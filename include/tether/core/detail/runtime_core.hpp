@@ -49,8 +49,6 @@ class RuntimeCore {
   virtual void schedule(TaskHeader* t, ScheduleHint hint) noexcept = 0;
   // Milliseconds on the runtime's clock (real monotonic, or virtual in tether::testing).
   virtual std::uint64_t now_ms() const noexcept;
-  // now_ms() rounded up instead of down (see Clock::now_rounded_up()).
-  virtual std::uint64_t now_ms_rounded_up() const noexcept;
   virtual bool is_virtual_time() const noexcept { return false; }
   virtual unsigned worker_count() const noexcept = 0;
 
@@ -130,6 +128,7 @@ class RuntimeCore {
 
   // Milliseconds on the process-wide monotonic clock that real-time runtimes share.
   static std::uint64_t process_now_ms() noexcept;
+  // process_now_ms() rounded up instead of down (see Clock::now_rounded_up()).
   static std::uint64_t process_now_ms_rounded_up() noexcept;
 
   // The runtime of the calling thread (a worker, or a thread inside block_on), or null.
