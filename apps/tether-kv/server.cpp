@@ -349,11 +349,7 @@ Task<int> run_server(const ServerConfig& config, Runtime& runtime, ServerStats& 
       .detach();  // until exit: a second signal ends the process even if shutdown hangs
 
   // 1. Stop accepting.
-  acceptor.abort();
-  try {
-    co_await acceptor;
-  } catch (const Cancelled&) {
-  }
+  co_await acceptor.abort_and_wait();
   listener.close();
 
   // 2. Let in-flight commands finish, within the grace period.

@@ -85,14 +85,8 @@ Task<int> run(std::uint16_t port, int conns, int rounds) {
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("%llu round trips over %d connections in %.3f s (%.0f/s)\n", static_cast<unsigned long long>(total),
               conns, secs, static_cast<double>(total) / secs);
-  if (server.valid()) {
-    // The local server uses `own`, which lives in this frame: wait until it has stopped.
-    server.abort();
-    try {
-      co_await server;
-    } catch (const tether::Cancelled&) {
-    }
-  }
+  // The local server uses `own`, which lives in this frame: wait until it has stopped.
+  if (server.valid()) co_await server.abort_and_wait();
   co_return 0;
 }
 

@@ -94,11 +94,7 @@ Task<int> run(ServerOptions opts) {
     co_await server;  // until the shutdown cancels us
   }
   // The accept loop uses `listener`, which lives in this frame: wait until it has stopped.
-  server.abort();
-  try {
-    co_await server;
-  } catch (const tether::Cancelled&) {
-  }
+  co_await server.abort_and_wait();
   auto stats = listener.stats();
   std::printf("accepted %llu connections\n", static_cast<unsigned long long>(stats.accepted));
   co_return 0;

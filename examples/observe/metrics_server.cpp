@@ -102,11 +102,7 @@ Task<int> run(tether::Runtime& rt, Options opts) {
   }
   // The server task uses `server` and `registry`, which live in this frame: wait until it has
   // stopped before they go.
-  serving.abort();
-  try {
-    co_await serving;
-  } catch (const tether::Cancelled&) {
-  }
+  co_await serving.abort_and_wait();
   std::printf("total = %ld\n", total.get_unsynchronized());
   co_return 0;
 }

@@ -132,11 +132,7 @@ Task<int> crawl() {
   // Two independent lookups at once.
   auto [first, last] = co_await tether::when_all(fetch(addr, 0), fetch(addr, kPages - 1));
 
-  server.abort();
-  try {
-    co_await server;
-  } catch (const tether::Cancelled&) {
-  }
+  co_await server.abort_and_wait();
   // The connection tasks use `stats`: stop them and wait before it goes out of scope.
   connections.close();
   connections.cancel();

@@ -8,8 +8,11 @@
 
 #include "test_support.hpp"
 #include "tether/core/runtime.hpp"
+#include "tether/core/shield.hpp"
+#include "tether/core/spawn.hpp"
 #include "tether/core/this_task.hpp"
 #include "tether/core/yield.hpp"
+#include "tether/testing/virtual_runtime.hpp"
 #include "tether/time/sleep.hpp"
 
 namespace {
@@ -63,6 +66,57 @@ TEST(JoinHandleTest, AbortWakesASuspendedTask) {
     EXPECT_THROW(co_await h, tether::Cancelled);
   };
   rt.block_on(root());
+}
+
+// Property: abort_and_wait() returns once the aborted task has ended, and passes on a failure
+// other than Cancelled (a task that failed before the abort).
+TEST(JoinHandleTest, AbortAndWaitReturnsOnceTheTaskEnded) {
+  tether::testing::VirtualRuntime rt;
+  rt.block_on([]() -> Task<void> {
+    auto sleeper = tether::spawn([]() -> Task<void> { co_await tether::sleep(1h); }());
+    co_await tether::yield_now();
+    co_await sleeper.abort_and_wait();
+    EXPECT_TRUE(sleeper.is_finished());
+    auto failed = tether::spawn(failing());
+    while (!failed.is_finished()) co_await tether::yield_now();
+    EXPECT_THROW(co_await failed.abort_and_wait(), std::runtime_error);
+  }());
+}
+
+// Property: cancelling the task that waits in abort_and_wait() does not cut the wait short: it
+// returns only after the aborted task has finished its cleanup (here a shielded 5 ms), so what that
+// task uses may be freed right after. An unshielded `co_await h` would throw at once.
+TEST(JoinHandleTest, AbortAndWaitOutlastsTheCallersCancellation) {
+  tether::testing::VirtualRuntime rt;
+  rt.block_on([]() -> Task<void> {
+    bool cleaned_up = false;
+    bool seen_by_stopper = false;
+    auto worker = [](bool* cleaned_up) -> Task<void> {
+      bool cancelled = false;
+      try {
+        co_await tether::sleep(1h);
+      } catch (const tether::Cancelled&) {
+        cancelled = true;
+      }
+      if (!cancelled) co_return;
+      co_await tether::shield(tether::sleep(5ms));
+      *cleaned_up = true;
+    };
+    auto w = tether::spawn(worker(&cleaned_up));
+    co_await tether::yield_now();
+    auto stopper = [](JoinHandle<void>* w, bool* cleaned_up, bool* seen) -> Task<void> {
+      co_await w->abort_and_wait();
+      *seen = *cleaned_up;
+    };
+    auto s = tether::spawn(stopper(&w, &cleaned_up, &seen_by_stopper));
+    co_await tether::sleep(1ms);  // the stopper waits; the worker is in its shielded cleanup
+    s.abort();
+    try {
+      co_await s;
+    } catch (const tether::Cancelled&) {
+    }
+    EXPECT_TRUE(seen_by_stopper) << "abort_and_wait() returned before the task finished its cleanup";
+  }());
 }
 
 // Property: a detached task that fails is logged at error level with its name; nothing is silent.

@@ -22,6 +22,7 @@
 #include <utility>
 
 #include "tether/core/error.hpp"
+#include "tether/core/shield.hpp"
 #include "tether/core/task.hpp"
 
 namespace tether {
@@ -123,6 +124,25 @@ class [[nodiscard]] JoinHandle {
   }
   // Lets the task run on unobserved; its failure, if any, is logged at error level.
   void detach() && noexcept { reset(); }
+
+  // JoinHandle::abort_and_wait()
+  //
+  // Cancels the task and waits until it has ended: for code about to free what the task uses (a
+  // listener, a buffer in the caller's frame). Returns once the task ended, cancelled or having
+  // finished first | Throws: the task's exception, other than Cancelled.
+  // Cancellation: not interrupted by the caller's cancellation (the wait is shielded), since
+  // returning early would free what the task still uses; the wait is bounded by the aborted task
+  // reaching its next suspension point. The caller's cancellation is seen again after it.
+  Task<void> abort_and_wait() {
+    abort();
+    detail::TaskHeader* self = detail::require_task("JoinHandle::abort_and_wait()");
+    detail::ScopeSwap swap(self, new detail::ScopeState(self->scope, /*shielded=*/true));
+    try {
+      co_await *this;
+    } catch (const Cancelled&) {
+      // The expected end of an aborted task; the caller's own cancellation cannot reach here.
+    }
+  }
 
   bool is_finished() const noexcept { return cell_ && cell_->is_complete(); }
   std::uint64_t id() const noexcept { return cell_ ? cell_->id() : 0; }
