@@ -89,9 +89,11 @@ TEST(JoinHandleTest, AbortAndWaitReturnsOnceTheTaskEnded) {
 TEST(JoinHandleTest, AbortAndWaitOutlastsTheCallersCancellation) {
   tether::testing::VirtualRuntime rt;
   rt.block_on([]() -> Task<void> {
+    bool started = false;
     bool cleaned_up = false;
     bool seen_by_stopper = false;
-    auto worker = [](bool* cleaned_up) -> Task<void> {
+    auto worker = [](bool* started, bool* cleaned_up) -> Task<void> {
+      *started = true;
       bool cancelled = false;
       try {
         co_await tether::sleep(1h);
@@ -102,8 +104,10 @@ TEST(JoinHandleTest, AbortAndWaitOutlastsTheCallersCancellation) {
       co_await tether::shield(tether::sleep(5ms));
       *cleaned_up = true;
     };
-    auto w = tether::spawn(worker(&cleaned_up));
-    co_await tether::yield_now();
+    auto w = tether::spawn(worker(&started, &cleaned_up));
+    // Running, in its sleep (the virtual runtime runs ready tasks in a seeded order; a task aborted
+    // before it starts never runs, so it would have no cleanup to wait for).
+    while (!started) co_await tether::yield_now();
     auto stopper = [](JoinHandle<void>* w, bool* cleaned_up, bool* seen) -> Task<void> {
       co_await w->abort_and_wait();
       *seen = *cleaned_up;
