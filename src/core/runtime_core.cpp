@@ -17,7 +17,27 @@ thread_local RuntimeCore* tls_current_core = nullptr;
 const std::chrono::steady_clock::time_point process_epoch = std::chrono::steady_clock::now();
 std::atomic<unsigned> next_shard{0};
 
+// This thread's current block of task ids, and the runtime (by serial: addresses are reused) it
+// belongs to.
+struct TaskIdBlock {
+  std::uint64_t serial = 0;
+  std::uint64_t next = 0;
+  std::uint64_t end = 0;
+};
+thread_local TaskIdBlock tls_task_ids;
+
 }  // namespace
+
+std::uint64_t RuntimeCore::next_task_id() noexcept {
+  TaskIdBlock& b = tls_task_ids;
+  if (b.serial != serial_ || b.next == b.end) {
+    // relaxed: uniqueness only needs the atomicity of the add; no data is published through it.
+    b.next = next_id_.fetch_add(kTaskIdBlock, std::memory_order_relaxed);
+    b.end = b.next + kTaskIdBlock;
+    b.serial = serial_;
+  }
+  return b.next++;
+}
 
 unsigned ShardedCounter::shard_index() noexcept {
   // relaxed: any distinct-enough spread of threads over shards will do.

@@ -3,8 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <type_traits>
+#include <vector>
 
 #include "test_support.hpp"
 #include "tether/core/runtime.hpp"
@@ -26,6 +28,7 @@ static_assert(!std::is_copy_constructible_v<JoinHandle<int>>);
 static_assert(std::is_nothrow_move_constructible_v<JoinHandle<int>>);
 
 Task<int> value(int v) { co_return v; }
+Task<int> join(JoinHandle<int> h) { co_return co_await h; }
 Task<int> failing() {
   throw std::runtime_error("boom");
   co_return 0;
@@ -185,6 +188,43 @@ TEST(JoinHandleTest, DefaultNameIsTheSpawnLocation) {
   };
   std::string name = rt.block_on(root());
   EXPECT_NE(name.find("join_handle_test.cpp:"), std::string::npos) << name;
+}
+
+// Property: task ids are unique within a runtime although each thread takes them in blocks: spawns
+// from both workers and from outside the runtime, across more than one block per thread, and from
+// a second runtime (which starts its own ids) interleaved with the first.
+TEST(JoinHandleTest, TaskIdsAreUniqueAcrossSpawningThreads) {
+  constexpr int kPerSpawner = 3000;  // about three id blocks per thread
+  Runtime rt({.workers = 2});
+  Runtime other({.workers = 1});
+  std::vector<std::uint64_t> ids;
+  auto spawner = []() -> Task<std::vector<std::uint64_t>> {
+    std::vector<std::uint64_t> mine;
+    for (int i = 0; i < kPerSpawner; ++i) {
+      auto h = tether::spawn(value(i));
+      mine.push_back(h.id());
+      co_await h;
+      if (i % 100 == 0) co_await tether::yield_now();  // let the other worker steal the spawner
+    }
+    co_return mine;
+  };
+  auto root = [&]() -> Task<void> {
+    auto a = tether::spawn(spawner());
+    auto b = tether::spawn(spawner());
+    for (auto* h : {&a, &b}) {
+      for (std::uint64_t id : co_await *h) ids.push_back(id);
+    }
+  };
+  for (int i = 0; i < 3; ++i) {
+    other.block_on(value(i));  // this thread takes ids from another runtime in between
+    auto h = rt.spawn(value(i));
+    ids.push_back(h.id());
+    rt.block_on(join(std::move(h)));
+  }
+  rt.block_on(root());
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(std::adjacent_find(ids.begin(), ids.end()), ids.end()) << "a task id was handed out twice";
+  EXPECT_EQ(ids.size(), 3u + 2u * kPerSpawner);
 }
 
 }  // namespace

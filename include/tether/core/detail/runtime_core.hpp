@@ -72,7 +72,10 @@ class RuntimeCore {
   // For headers that cannot include spdlog.
   void log_error(std::string_view message) const noexcept;
   CancelState* root() noexcept { return root_; }
-  std::uint64_t next_task_id() noexcept { return next_id_.fetch_add(1, std::memory_order_relaxed); }
+  // Unique within this runtime. Each thread takes ids in blocks of kTaskIdBlock, so spawns on
+  // different workers do not contend on one counter (ids rise per thread, not globally).
+  std::uint64_t next_task_id() noexcept;
+  static constexpr std::uint64_t kTaskIdBlock = 1024;
   RuntimeCounters& counters() noexcept { return *counters_; }
 
   // Lifecycle logging and counting (debug start/complete, error on unobserved failure).
