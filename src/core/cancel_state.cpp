@@ -7,7 +7,7 @@
 
 namespace tether::detail {
 
-CancelState::CancelState(CancelState* parent, bool shielded) noexcept : parent_(parent), shielded_(shielded) {
+CancelState::CancelState(CancelState* parent, bool shielded) noexcept : shielded_(shielded), parent_(parent) {
   if (!parent_) return;
   parent_->add_ref();  // rule 3
   std::lock_guard<SpinLock> g(parent_->mu_);

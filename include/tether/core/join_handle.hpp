@@ -37,7 +37,7 @@ class TaskCell final : public TaskHeader {
 
   TaskCell(RuntimeCore* core, CancelState* parent, std::uint64_t id, std::source_location loc, std::string_view name,
            Handle frame)
-      : TaskHeader(core, parent, id, loc, name), frame_(frame) {
+      : TaskHeader(core, parent, id, loc, name) {
     resume_point = frame;
     root_promise = &frame.promise();
     root_frame = frame.address();
@@ -47,20 +47,23 @@ class TaskCell final : public TaskHeader {
   static void operator delete(void* p, std::size_t size) noexcept { frame_free(p, size); }
 
   void take_result_and_destroy_frame() noexcept override {
-    result_.move_from(frame_.promise().result());
+    Handle frame = root();
+    result_.move_from(frame.promise().result());
     outcome_ = !result_.has_exception()   ? Outcome::kValue
                : is_cancelled_exception() ? Outcome::kCancelled
                                           : Outcome::kFailed;
     // SAFETY: the frame is suspended at its final suspend point and nothing else refers to it.
-    frame_.destroy();
-    frame_ = {};
+    frame.destroy();
+    root_frame = nullptr;
+    root_promise = nullptr;
   }
   void abandon() noexcept override {
-    if (frame_) {
+    if (root_frame) {
       // SAFETY: called for a task that never started, or at teardown with every worker stopped:
       // nothing resumes the frame again.
-      frame_.destroy();
-      frame_ = {};
+      root().destroy();
+      root_frame = nullptr;
+      root_promise = nullptr;
     }
     result_.set_exception(std::make_exception_ptr(Cancelled()));
     outcome_ = Outcome::kCancelled;
@@ -82,7 +85,7 @@ class TaskCell final : public TaskHeader {
 
  private:
   ~TaskCell() override {
-    if (frame_) frame_.destroy();
+    if (root_frame) root().destroy();
   }
   bool is_cancelled_exception() const noexcept {
     try {
@@ -94,7 +97,10 @@ class TaskCell final : public TaskHeader {
     }
   }
 
-  Handle frame_;
+  // The root frame, typed; null once destroyed. Kept only as root_frame (the header's), so the
+  // cell carries no second copy of the pointer.
+  Handle root() const noexcept { return Handle::from_address(root_frame); }
+
   Result<T> result_;
 };
 

@@ -108,12 +108,16 @@ class CancelState {
  private:
   void unlink_child(CancelState* c) noexcept;
 
-  // Constant after construction
-  CancelState* parent_;
-  bool shielded_;
+  // The one-byte fields first, beside mu_, so that no padding sits between them (every task
+  // embeds a CancelState: its size is paid once per live task).
+  bool shielded_;  // constant after construction
   // Atomic: rule 1
   Atomic<bool> cancelled_{false};
+  // Atomic: rule 5
+  Atomic<bool> cancelling_{false};
   Atomic<std::uint32_t> refs_{1};
+  // Constant after construction
+  CancelState* parent_;
   // Guarded by mu_
   CancelState* first_child_ = nullptr;
   CancelState* prev_sibling_ = nullptr;  // guarded by parent_->mu_
@@ -123,7 +127,6 @@ class CancelState {
   std::thread::id running_thread_;
   // Atomic: rule 5
   Atomic<Waiter*> waiter_{nullptr};
-  Atomic<bool> cancelling_{false};
 };
 
 }  // namespace tether::detail

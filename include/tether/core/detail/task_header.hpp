@@ -147,28 +147,32 @@ class TaskHeader : public CancelState {
   CancelState* scope;      // innermost cancellation scope; `this` outside any timeout/shield
   bool root_done = false;  // set by the root frame's final_suspend
   bool started = false;
+  // Set by the cell when the result is stored, before complete() publishes it.
+  Outcome outcome_ = Outcome::kPending;
+  std::uint8_t reg_shard = 0;      // registry shard; constant after spawn
   std::uint32_t budget = 0;        // cooperative budget left in this run
   WaitingOn waiting_on;            // what the task waits on, for dumps ("recv", "sleep", ...)
   HeldLock* held_locks = nullptr;  // innermost lock held through a guard (see HeldLock)
   // select() branch of a single awaitable (waiter.hpp rule 4); constant after spawn.
   SelectGroup* select_group = nullptr;
   int select_branch = SelectGroup::kNone;
+  // Which watchdog reports were already made for this task. Access: only by the watchdog's checks
+  // (serialised by the watchdog's lock).
+  std::uint8_t watchdog_reported = 0;
+  // Access: only by the JoinHandle's owner. (Here rather than with the other flags: it fills what
+  // would be padding.)
+  bool result_consumed_ = false;
 
-  // The root frame and its promise, for async backtraces; constant after spawn.
+  // The root frame and its promise, for async backtraces (and, typed, for the cell's result). Set
+  // at spawn; null once the frame is destroyed, by the thread that completes the task.
   PromiseBase* root_promise = nullptr;
   void* root_frame = nullptr;
   // RuntimeCore's watchdog epoch when the task last began to run (the watchdog's "waiting since").
   // Access: written by the thread running the task; read by an inspector under rule 4.
   std::uint64_t last_run_epoch = 0;
-  // Which watchdog reports were already made for this task. Access: only by the watchdog's checks
-  // (serialised by the watchdog's lock).
-  std::uint8_t watchdog_reported = 0;
 
   // Access: only by the run queue that holds the task.
   TaskHeader* next_in_queue = nullptr;
-  // Set by the cell when the result is stored, before complete() publishes it.
-  Outcome outcome_ = Outcome::kPending;
-  std::uint8_t reg_shard = 0;  // registry shard; constant after spawn
   // Access: only under the runtime's registry shard lock.
   TaskHeader* reg_prev = nullptr;
   TaskHeader* reg_next = nullptr;
@@ -182,13 +186,11 @@ class TaskHeader : public CancelState {
   // Atomic: see the state machine above
   Atomic<std::uint32_t> state_{kScheduled};
   Atomic<bool> external_waiter{false};  // a thread blocks in wait_complete_blocking()
-  // Guarded by mu_
-  Waiter* join_waiter_ = nullptr;
+  // Guarded by mu_ (the flags sit beside state_, in what would be padding)
   bool completed_ = false;
   bool detached_ = false;
   bool failure_logged_ = false;
-  // Access: only by the JoinHandle's owner
-  bool result_consumed_ = false;
+  Waiter* join_waiter_ = nullptr;
 };
 
 // The task the calling thread is running, or null outside a task.
