@@ -135,9 +135,9 @@ struct AofMsg {
   Kind kind = Kind::kRecord;
   std::uint32_t shard = 0;
   std::uint64_t seq = 0;
-  std::string data;
-  std::optional<oneshot::Sender<bool>> ack;
-  std::shared_ptr<std::vector<std::uint64_t>> snapshot_seqs;  // kRewriteDone
+  std::string data{};
+  std::optional<oneshot::Sender<bool>> ack{};
+  std::shared_ptr<std::vector<std::uint64_t>> snapshot_seqs{};  // kRewriteDone
 };
 
 // tether::kv::ShardCell
