@@ -47,8 +47,8 @@ namespace tether::observe {
 struct AsyncFrame {
   const void* frame = nullptr;   // the coroutine frame's address
   const void* resume = nullptr;  // its resume function (what is symbolised)
-  std::string function;          // demangled, without the compiler's coroutine suffix; "" unknown
-  std::string file;              // source file where debug info exists, else ""
+  std::string function{};        // demangled, without the compiler's coroutine suffix; "" unknown
+  std::string file{};            // source file where debug info exists, else ""
   unsigned line = 0;             // line where the coroutine's function begins; 0 unknown
 };
 
