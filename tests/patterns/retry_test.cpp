@@ -27,7 +27,7 @@ std::chrono::milliseconds now_ms() {
 // Fails until its `succeed_on`-th call; records when each call started.
 struct Flaky {
   int succeed_on = 1000;
-  std::vector<std::chrono::milliseconds> calls;
+  std::vector<std::chrono::milliseconds> calls{};
   Task<int> operator()() {
     calls.push_back(now_ms());
     if (static_cast<int>(calls.size()) < succeed_on) throw std::runtime_error("flaky");

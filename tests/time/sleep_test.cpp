@@ -47,7 +47,9 @@ TEST(SleepTest, SleepersWakeInDeadlineOrder) {
   ASSERT_EQ(wakes.size(), 7u);
   for (std::size_t i = 0; i < wakes.size(); ++i) {
     EXPECT_EQ(wakes[i].second, std::chrono::milliseconds(wakes[i].first));
-    if (i) EXPECT_LT(wakes[i - 1].first, wakes[i].first);
+    if (i) {
+      EXPECT_LT(wakes[i - 1].first, wakes[i].first);
+    }
   }
 }
 
