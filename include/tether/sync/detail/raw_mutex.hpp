@@ -20,7 +20,7 @@
 //
 // Protocol:
 //  1. try_lock: CAS 0 -> kLocked (acquire). One atomic; no fairness issue since nobody is queued.
-//     Spinning (try_lock_spin, with exponential backoff) retries only while the word is exactly kLocked: once anyone is
+//     Spinning (try_lock_spin, sparse polls) retries only while the word is exactly kLocked: once anyone is
 //     queued, newcomers queue behind them (FIFO: no barging past a waiter).
 //  2. enqueue (under qmu_): CAS 0 -> kLocked (acquired after all) or kLocked -> kLocked|kQueued,
 //     then link the request at the tail with `park` = kSpinning (not armed: cancellation cannot
@@ -76,10 +76,10 @@ class RawMutex {
   static constexpr std::uint32_t kLocked = 1;
   static constexpr std::uint32_t kQueued = 2;
   static constexpr std::uint32_t kHandoff = 4;
-  // try_lock_spin: polls, with 1, 2, 4, ... up to kSpinMaxPauses pauses between them (~12 µs in
-  // all on a machine where a pause takes ~20 ns; a with() holder cannot suspend, so it releases soon).
-  static constexpr int kSpinLimit = 20;
-  static constexpr int kSpinMaxPauses = 32;
+  // try_lock_spin: kSpinLimit polls, kSpinPauses pauses before each (~12 µs in all where a pause
+  // takes ~20 ns; a with() holder cannot suspend, so it releases soon). Why sparse: raw_mutex.cpp.
+  static constexpr int kSpinLimit = 8;
+  static constexpr int kSpinPauses = 64;
   static constexpr int kCombineLimit = 8192;  // bounds the extra latency of the combining holder (~8k short closures)
   static constexpr int kQueueSpinLimit = 256;
 
