@@ -16,16 +16,15 @@ LockRequest* request_of(Waiter* w) noexcept {
 }  // namespace
 
 bool RawMutex::try_lock_spin() noexcept {
-  // Polls sparsely, with a fixed pause before each poll (the caller's try_lock() just failed).
-  // Every poll pulls the lock's cache line away from the holder's core, and every poll that finds
-  // the lock free between two of the holder's acquisitions moves ownership to this core: with
-  // quick polls, two workers looping on one lock swapped ownership every ~2.5 acquisitions, each
-  // swap a pair of cache-line transfers (~400k swaps per 1M acquisitions, counted in the peer
-  // suite's mutex workload). Polling every kSpinPauses pauses lets the holder run on alone for
-  // dozens of acquisitions (~10-20k swaps per 1M) while the spinner waits about as long as it would
-  // have anyway.
+  // Polls sparsely. Every poll pulls the lock's cache line away from the holder's core, and every
+  // poll that finds the lock free between two of the holder's acquisitions moves ownership to this
+  // core: with a poll per pause, two workers looping on one lock swapped ownership every ~2.5
+  // acquisitions, each swap a pair of cache-line transfers (~400k swaps per 1M acquisitions,
+  // counted in the peer suite's mutex workload). Polling every kSpinPauses pauses lets the holder
+  // run on alone for dozens of acquisitions (~10-20k swaps per 1M). The first poll comes sooner
+  // (kSpinFirstPauses), for a lock that is only briefly busy (a holder finishing its closure).
   for (int i = 0; i < kSpinLimit; ++i) {
-    for (int k = 0; k < kSpinPauses; ++k) cpu_relax();
+    for (int k = 0, n = i == 0 ? kSpinFirstPauses : kSpinPauses; k < n; ++k) cpu_relax();
     // relaxed: a hint; the CAS in try_lock() acquires.
     std::uint32_t s = state_.load(std::memory_order_relaxed);
     if (s == 0) {
