@@ -20,8 +20,8 @@
 //
 // Protocol:
 //  1. try_lock: CAS 0 -> kLocked (acquire). One atomic; no fairness issue since nobody is queued.
-//     Spinning (try_lock_spin, sparse polls) retries only while the word is exactly kLocked: once anyone is
-//     queued, newcomers queue behind them (FIFO: no barging past a waiter).
+//     Spinning (try_lock_spin, sparse polls) retries only while the word is exactly kLocked: once
+//     anyone is queued, newcomers queue behind them (FIFO: no barging past a waiter).
 //  2. enqueue (under qmu_): CAS 0 -> kLocked (acquired after all) or kLocked -> kLocked|kQueued,
 //     then link the request at the tail with `park` = kSpinning (not armed: cancellation cannot
 //     reach it yet). The requester then spins on `park` for a while (wait_queued): the holder is
