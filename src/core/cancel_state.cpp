@@ -72,14 +72,13 @@ void CancelState::cancel() {
       node->callbacks_ = cb->next;
       if (cb->next) cb->next->prev = nullptr;
       cb->linked = false;
-      node->running_ = cb;
-      node->running_thread_ = std::this_thread::get_id();
+      cb->running_on = std::this_thread::get_id();
       node->mu_.unlock();
       cb->fn(cb);
       node->mu_.lock();
       // Rule 6: the node may be gone once `done` is set (its owner may destroy it), so we must not
-      // touch cb afterwards. running_ is cleared first, under the lock.
-      node->running_ = nullptr;
+      // touch cb afterwards. running_on is cleared first, under the lock.
+      cb->running_on = std::thread::id();
       cb->done.store(true, std::memory_order_release);  // release: pairs with acquire in unregister
     }
     node->mu_.unlock();
@@ -131,7 +130,7 @@ void CancelState::unregister_callback(CancelCallbackNode* node) noexcept {
     mu_.unlock();
     return;
   }
-  bool running_elsewhere = running_ == node && running_thread_ != std::this_thread::get_id();
+  bool running_elsewhere = node->running_on != std::thread::id() && node->running_on != std::this_thread::get_id();
   mu_.unlock();
   if (running_elsewhere) {
     // rule 6; acquire: pairs with the release after fn returns.

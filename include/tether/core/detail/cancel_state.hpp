@@ -44,6 +44,10 @@ struct CancelCallbackNode {
   CancelCallbackNode* next = nullptr;  // Access: only while the state's mu_ is held
   bool linked = false;                 // Access: only while the state's mu_ is held
   Atomic<bool> done{false};            // release by the canceller after fn returns (rule 6)
+  // The thread running fn right now, or none (rule 6). Kept here rather than in the CancelState,
+  // which every task embeds, while only registered callbacks need it.
+  // Access: only while the state's mu_ is held.
+  std::thread::id running_on{};
 };
 
 class CancelState {
@@ -123,8 +127,6 @@ class CancelState {
   CancelState* prev_sibling_ = nullptr;  // guarded by parent_->mu_
   CancelState* next_sibling_ = nullptr;  // guarded by parent_->mu_
   CancelCallbackNode* callbacks_ = nullptr;
-  CancelCallbackNode* running_ = nullptr;
-  std::thread::id running_thread_;
   // Atomic: rule 5
   Atomic<Waiter*> waiter_{nullptr};
 };
