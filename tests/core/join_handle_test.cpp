@@ -117,11 +117,7 @@ TEST(JoinHandleTest, AbortAndWaitOutlastsTheCallersCancellation) {
     };
     auto s = tether::spawn(stopper(&w, &cleaned_up, &seen_by_stopper));
     co_await tether::sleep(1ms);  // the stopper waits; the worker is in its shielded cleanup
-    s.abort();
-    try {
-      co_await s;
-    } catch (const tether::Cancelled&) {
-    }
+    co_await s.abort_and_wait();
     EXPECT_TRUE(seen_by_stopper) << "abort_and_wait() returned before the task finished its cleanup";
   }());
 }

@@ -53,8 +53,7 @@ message(STATUS "tether_nats_FOUND=${tether_nats_FOUND}")
 CMAKE
 nats_found="$(cmake -S "$work/optional" -B "$work/optional-build" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" |
   sed -n 's/^-- tether_nats_FOUND=//p')"
-if compgen -G "$work/prefix/lib*/cmake/tether/tetherNatsTargets.cmake" >/dev/null ||
-   compgen -G "$work/prefix/lib/*/cmake/tether/tetherNatsTargets.cmake" >/dev/null; then
+if find "$work/prefix" -name tetherNatsTargets.cmake | grep -q .; then
   [ "$nats_found" = TRUE ] || { echo "OPTIONAL_COMPONENTS nats: tether_nats_FOUND=$nats_found" >&2; exit 1; }
 else
   [ "$nats_found" = FALSE ] || { echo "OPTIONAL_COMPONENTS nats: tether_nats_FOUND=$nats_found" >&2; exit 1; }

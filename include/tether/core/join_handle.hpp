@@ -47,24 +47,17 @@ class TaskCell final : public TaskHeader {
   static void operator delete(void* p, std::size_t size) noexcept { frame_free(p, size); }
 
   void take_result_and_destroy_frame() noexcept override {
-    Handle frame = root();
-    result_.move_from(frame.promise().result());
+    result_.move_from(root().promise().result());
     outcome_ = !result_.has_exception()   ? Outcome::kValue
                : is_cancelled_exception() ? Outcome::kCancelled
                                           : Outcome::kFailed;
     // SAFETY: the frame is suspended at its final suspend point and nothing else refers to it.
-    frame.destroy();
-    root_frame = nullptr;
-    root_promise = nullptr;
+    destroy_root();
   }
   void abandon() noexcept override {
-    if (root_frame) {
-      // SAFETY: called for a task that never started, or at teardown with every worker stopped:
-      // nothing resumes the frame again.
-      root().destroy();
-      root_frame = nullptr;
-      root_promise = nullptr;
-    }
+    // SAFETY: called for a task that never started, or at teardown with every worker stopped:
+    // nothing resumes the frame again.
+    destroy_root();
     result_.set_exception(std::make_exception_ptr(Cancelled()));
     outcome_ = Outcome::kCancelled;
   }
@@ -84,9 +77,7 @@ class TaskCell final : public TaskHeader {
   void destroy_self() noexcept override { delete this; }
 
  private:
-  ~TaskCell() override {
-    if (root_frame) root().destroy();
-  }
+  ~TaskCell() override { destroy_root(); }
   bool is_cancelled_exception() const noexcept {
     try {
       std::rethrow_exception(result_.exception());
@@ -100,6 +91,13 @@ class TaskCell final : public TaskHeader {
   // The root frame, typed; null once destroyed. Kept only as root_frame (the header's), so the
   // cell carries no second copy of the pointer.
   Handle root() const noexcept { return Handle::from_address(root_frame); }
+  // Destroys the root frame if it is still there. REQUIRES: nothing resumes it again.
+  void destroy_root() noexcept {
+    if (!root_frame) return;
+    root().destroy();
+    root_frame = nullptr;
+    root_promise = nullptr;
+  }
 
   Result<T> result_;
 };
@@ -141,8 +139,7 @@ class [[nodiscard]] JoinHandle {
   // reaching its next suspension point. The caller's cancellation is seen again after it.
   Task<void> abort_and_wait() {
     abort();
-    detail::TaskHeader* self = detail::require_task("JoinHandle::abort_and_wait()");
-    detail::ScopeSwap swap(self, new detail::ScopeState(self->scope, /*shielded=*/true));
+    auto shielded = detail::shield_current_task("JoinHandle::abort_and_wait()");
     try {
       co_await *this;
     } catch (const Cancelled&) {

@@ -65,12 +65,19 @@ inline TaskHeader* require_task(const char* what) {
   return t;
 }
 
+// Shields the calling task (`what` names the caller in the error outside a task) until the
+// returned guard goes: shield()'s mechanism, for code that waits on something it cannot hand to
+// shield() (JoinHandle::abort_and_wait() awaits its own handle).
+[[nodiscard]] inline ScopeSwap shield_current_task(const char* what) {
+  TaskHeader* self = require_task(what);
+  return ScopeSwap(self, new ScopeState(self->scope, /*shielded=*/true));
+}
+
 }  // namespace detail
 
 template <Awaitable A>
 Task<await_result_t<A>> shield(A op) {
-  detail::TaskHeader* self = detail::require_task("shield()");
-  detail::ScopeSwap swap(self, new detail::ScopeState(self->scope, /*shielded=*/true));
+  auto shielded = detail::shield_current_task("shield()");
   co_return co_await std::move(op);
 }
 
