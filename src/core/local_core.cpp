@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "tether/core/detail/driver.hpp"
+#include "tether/core/detail/join_cell.hpp"
 #include "tether/core/error.hpp"
 
 namespace tether::detail {
@@ -126,9 +127,9 @@ bool LocalCore::run_until(Done done, std::chrono::steady_clock::time_point deadl
   return progressed;
 }
 
-void LocalCore::block_until_complete(TaskHeader* t) {
+void LocalCore::block_until_complete(JoinCellBase* j) {
   if (running_) throw Error("block_on() called from inside a task of the same runtime");
-  run_until([t] { return t->is_complete(); }, std::chrono::steady_clock::time_point::max());
+  run_until([j] { return j->is_complete(); }, std::chrono::steady_clock::time_point::max());
 }
 
 void LocalCore::wait_idle_until(std::chrono::steady_clock::time_point deadline) {

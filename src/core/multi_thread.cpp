@@ -25,6 +25,7 @@
 #include "counters.hpp"
 #include "multi_thread.hpp"
 #include "tether/core/detail/driver.hpp"
+#include "tether/core/detail/join_cell.hpp"
 
 namespace tether::detail {
 
@@ -697,7 +698,7 @@ void MultiThreadCore::run(Worker* w) {
   tls_worker_core = nullptr;
 }
 
-void MultiThreadCore::block_until_complete(TaskHeader* t) { t->wait_complete_blocking(); }
+void MultiThreadCore::block_until_complete(JoinCellBase* j) { j->wait_complete_blocking(); }
 
 void MultiThreadCore::wait_idle_until(std::chrono::steady_clock::time_point deadline) {
   while (alive() != 0 && std::chrono::steady_clock::now() < deadline) {

@@ -21,7 +21,7 @@ class MultiThreadCore final : public RuntimeCore {
 
   void schedule(TaskHeader* t, ScheduleHint hint) noexcept override;
   unsigned worker_count() const noexcept override;
-  void block_until_complete(TaskHeader* t) override;
+  void block_until_complete(JoinCellBase* j) override;
   void wait_idle_until(std::chrono::steady_clock::time_point deadline) override;
   // Stops the workers and pools and destroys unfinished tasks. Idempotent.
   void stop() noexcept;

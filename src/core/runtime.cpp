@@ -54,9 +54,9 @@ Runtime::~Runtime() {
   core_.reset();
 }
 
-void Runtime::run_until_complete(detail::TaskHeader* t) {
+void Runtime::run_until_complete(detail::JoinCellBase* j) {
   if (detail::current_task()) throw Error("block_on() called from inside a task");
-  core_->block_until_complete(t);
+  core_->block_until_complete(j);
 }
 
 ShutdownReport Runtime::shutdown(std::chrono::milliseconds grace) {

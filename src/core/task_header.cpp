@@ -8,6 +8,7 @@
 #include <ctime>
 #include <thread>
 
+#include "tether/core/detail/join_cell.hpp"
 #include "tether/core/detail/runtime_core.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/task.hpp"
@@ -174,61 +175,90 @@ bool TaskHeader::end_run() noexcept {
 
 void TaskHeader::complete() noexcept {
   leave_slot(core_, this);
+  // release: an inspector or the watchdog that sees kComplete leaves the task alone.
+  state_.store(kComplete, std::memory_order_release);
+  if (JoinCellBase* j = std::exchange(join_, nullptr)) j->complete(this);
+}
+
+std::string TaskHeader::failure_message() const { return join_ ? join_->failure_message() : std::string(); }
+
+JoinCellBase::~JoinCellBase() {
+  if (task_) task_->release();  // a failed task's header, kept for the failure log (rule 2)
+}
+
+void JoinCellBase::complete(TaskHeader* t) noexcept {
+  bool failed = outcome_ == Outcome::kFailed;
   Waiter* joiner = nullptr;
   bool log_now = false;
   {
     std::lock_guard<SpinLock> g(mu_);
     completed_ = true;
     joiner = std::exchange(join_waiter_, nullptr);
-    log_now = detached_ && failed() && !failure_logged_;
+    log_now = detached_ && failed && !failure_logged_;
     if (log_now) failure_logged_ = true;
+    if (!failed) task_ = nullptr;  // rule 2
   }
-  // seq_cst: a joiner that sees kComplete (acquire in is_complete) sees the stored result; and
-  // with block_on()'s seq_cst store of external_waiter, either we see its flag and notify, or it
-  // sees kComplete before it sleeps.
-  state_.store(kComplete, std::memory_order_seq_cst);
-  if (external_waiter.load(std::memory_order_seq_cst)) state_.notify_all();
-  if (log_now) log_failure_if_unobserved();
+  // seq_cst: with wait_complete_blocking()'s seq_cst store of external_waiter_, either we see its
+  // flag and notify, or it sees done_ before it sleeps.
+  done_.store(1, std::memory_order_seq_cst);
+  if (external_waiter_.load(std::memory_order_seq_cst)) done_.notify_all();
+  if (log_now) log_unobserved_failure(t);
   if (joiner && joiner->claim_notify()) joiner->wake();
+  if (!failed) t->release();  // the cell's reference on the header (rule 2)
+  release();                  // the task's reference on the cell (rule 1)
 }
 
-void TaskHeader::wait_complete_blocking() noexcept {
-  external_waiter.store(true, std::memory_order_seq_cst);  // see complete()
+void JoinCellBase::wait_complete_blocking() noexcept {
+  external_waiter_.store(true, std::memory_order_seq_cst);  // see complete()
   for (;;) {
-    std::uint32_t s = state_.load(std::memory_order_seq_cst);
-    if (s & kComplete) return;
-    state_.wait(s, std::memory_order_seq_cst);
+    std::uint32_t s = done_.load(std::memory_order_seq_cst);
+    if (s) return;
+    done_.wait(s, std::memory_order_seq_cst);
   }
 }
 
-bool TaskHeader::set_join_waiter(Waiter* w) noexcept {
+JoinCellBase::JoinRegistration JoinCellBase::set_join_waiter(Waiter* w, const TaskHeader* self) noexcept {
   std::lock_guard<SpinLock> g(mu_);
-  if (completed_) return false;
+  if (completed_) return JoinRegistration::kCompleted;
+  if (task_ == self) return JoinRegistration::kOwnTask;
   join_waiter_ = w;
-  return true;
+  return JoinRegistration::kRegistered;
 }
 
-void TaskHeader::clear_join_waiter(Waiter* w) noexcept {
+void JoinCellBase::clear_join_waiter(Waiter* w) noexcept {
   std::lock_guard<SpinLock> g(mu_);
   if (join_waiter_ == w) join_waiter_ = nullptr;
 }
 
-void TaskHeader::detach() noexcept {
-  bool log_now = false;
+void JoinCellBase::abort() noexcept {
+  TaskHeader* t = nullptr;
+  {
+    std::lock_guard<SpinLock> g(mu_);
+    if (completed_ || !task_) return;
+    t = task_;
+    t->add_ref();  // rule 2: the cell's own reference keeps it alive while we take ours
+  }
+  t->cancel();
+  t->release();
+}
+
+void JoinCellBase::detach() noexcept {
+  TaskHeader* t = nullptr;
   {
     std::lock_guard<SpinLock> g(mu_);
     detached_ = true;
-    if (completed_ && !result_consumed_ && failed() && !failure_logged_) {
+    if (completed_ && !result_consumed_ && outcome_ == Outcome::kFailed && !failure_logged_) {
       failure_logged_ = true;
-      log_now = true;
+      t = task_;  // kept for a failed task (rule 2)
     }
   }
-  if (log_now) log_failure_if_unobserved();
+  if (t) log_unobserved_failure(t);
 }
 
-void TaskHeader::log_failure_if_unobserved() noexcept {
+void JoinCellBase::log_unobserved_failure(TaskHeader* t) noexcept {
   try {
-    core_->logger().error("task {} '{}' failed and nobody awaited it: {}", id_, display_name(), failure_message());
+    t->core()->logger().error("task {} '{}' failed and nobody awaited it: {}", t->id(), t->display_name(),
+                              failure_message());
   } catch (...) {
     // Logging must never take the process down; spdlog reports its own errors to stderr.
   }

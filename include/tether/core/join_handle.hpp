@@ -21,6 +21,7 @@
 #include <string>
 #include <utility>
 
+#include "tether/core/detail/join_cell.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/shield.hpp"
 #include "tether/core/task.hpp"
@@ -29,7 +30,8 @@ namespace tether {
 
 namespace detail {
 
-// The spawned task: header + result. Allocated from the frame allocator.
+// The spawned task: the header, typed, so that it can move its root frame's result into its join
+// cell. Allocated from the frame allocator.
 template <class T>
 class TaskCell final : public TaskHeader {
  public:
@@ -47,10 +49,11 @@ class TaskCell final : public TaskHeader {
   static void operator delete(void* p, std::size_t size) noexcept { frame_free(p, size); }
 
   void take_result_and_destroy_frame() noexcept override {
-    result_.move_from(root().promise().result());
-    outcome_ = !result_.has_exception()   ? Outcome::kValue
-               : is_cancelled_exception() ? Outcome::kCancelled
-                                          : Outcome::kFailed;
+    Result<T>& result = join().result();
+    result.move_from(root().promise().result());
+    set_outcome(!result.has_exception()          ? Outcome::kValue
+                : is_cancelled_exception(result) ? Outcome::kCancelled
+                                                 : Outcome::kFailed);
     // SAFETY: the frame is suspended at its final suspend point and nothing else refers to it.
     destroy_root();
   }
@@ -58,34 +61,29 @@ class TaskCell final : public TaskHeader {
     // SAFETY: called for a task that never started, or at teardown with every worker stopped:
     // nothing resumes the frame again.
     destroy_root();
-    result_.set_exception(std::make_exception_ptr(Cancelled()));
-    outcome_ = Outcome::kCancelled;
+    join().result().set_exception(std::make_exception_ptr(Cancelled()));
+    set_outcome(Outcome::kCancelled);
   }
-  std::string failure_message() const override {
-    try {
-      std::rethrow_exception(result_.exception());
-    } catch (const std::exception& e) {
-      return e.what();
-    } catch (...) {
-      return "unknown exception";
-    }
-  }
-
-  Result<T>& result() noexcept { return result_; }
 
  protected:
   void destroy_self() noexcept override { delete this; }
 
  private:
   ~TaskCell() override { destroy_root(); }
-  bool is_cancelled_exception() const noexcept {
+  static bool is_cancelled_exception(const Result<T>& result) noexcept {
     try {
-      std::rethrow_exception(result_.exception());
+      std::rethrow_exception(result.exception());
     } catch (const Cancelled&) {
       return true;
     } catch (...) {
       return false;
     }
+  }
+  // REQUIRES: before complete() (the join cell is the task's until then).
+  JoinCell<T>& join() noexcept { return *static_cast<JoinCell<T>*>(join_); }
+  void set_outcome(Outcome o) noexcept {
+    outcome_ = o;
+    join().set_outcome(o);
   }
 
   // The root frame, typed; null once destroyed. Kept only as root_frame (the header's), so the
@@ -98,8 +96,6 @@ class TaskCell final : public TaskHeader {
     root_frame = nullptr;
     root_promise = nullptr;
   }
-
-  Result<T> result_;
 };
 
 }  // namespace detail
@@ -108,7 +104,7 @@ template <class T>
 class [[nodiscard]] JoinHandle {
  public:
   JoinHandle() noexcept = default;
-  explicit JoinHandle(detail::TaskCell<T>* cell) noexcept : cell_(cell) {}
+  explicit JoinHandle(detail::JoinCell<T>* cell) noexcept : cell_(cell) {}
   JoinHandle(JoinHandle&& o) noexcept : cell_(std::exchange(o.cell_, nullptr)) {}
   JoinHandle& operator=(JoinHandle&& o) noexcept {
     if (this != &o) {
@@ -124,7 +120,7 @@ class [[nodiscard]] JoinHandle {
   // Cancels the task: its current or next suspension throws Cancelled; a task that has not started
   // never runs. Awaiting the handle then throws Cancelled (unless the task finished first).
   void abort() const noexcept {
-    if (cell_) cell_->cancel();
+    if (cell_) cell_->abort();
   }
   // Lets the task run on unobserved; its failure, if any, is logged at error level.
   void detach() && noexcept { reset(); }
@@ -159,7 +155,7 @@ class [[nodiscard]] JoinHandle {
   // Allocation: never allocates.
   class Awaiter {
    public:
-    explicit Awaiter(detail::TaskCell<T>* cell) noexcept : cell_(cell) {}
+    explicit Awaiter(detail::JoinCell<T>* cell) noexcept : cell_(cell) {}
     Awaiter(const Awaiter&) = delete;
     Awaiter& operator=(const Awaiter&) = delete;
     ~Awaiter() {
@@ -173,11 +169,13 @@ class [[nodiscard]] JoinHandle {
     }
     bool await_suspend(std::coroutine_handle<> h) {
       detail::TaskHeader* self = detail::current_task();
-      if (self == cell_) throw Error("a task awaited its own JoinHandle");
-      waiter_.task = self;
-      self->waiting_on = "join";
+      using Registration = detail::JoinCellBase::JoinRegistration;
+      waiter_.task = self;  // before the waiter is published
       self->resume_point = h;
-      if (!cell_->set_join_waiter(&waiter_)) {
+      Registration reg = cell_->set_join_waiter(&waiter_, self);
+      if (reg == Registration::kOwnTask) throw Error("a task awaited its own JoinHandle");
+      self->waiting_on = "join";
+      if (reg == Registration::kCompleted) {
         // Finished meanwhile: take the result now, unless this is a select branch that lost; then
         // wait for the cancellation that is on its way (waiter.hpp rule 4).
         if (detail::may_consume()) return false;
@@ -208,7 +206,7 @@ class [[nodiscard]] JoinHandle {
     }
 
    private:
-    detail::TaskCell<T>* cell_;
+    detail::JoinCell<T>* cell_;
     detail::Waiter waiter_;
     bool registered_ = false;
   };
@@ -216,7 +214,7 @@ class [[nodiscard]] JoinHandle {
   Awaiter operator co_await() noexcept { return Awaiter(cell_); }
 
   // For runtime internals (block_on).
-  detail::TaskCell<T>* cell() const noexcept { return cell_; }
+  detail::JoinCell<T>* cell() const noexcept { return cell_; }
 
  private:
   void reset() noexcept {
@@ -226,7 +224,7 @@ class [[nodiscard]] JoinHandle {
       cell_ = nullptr;
     }
   }
-  detail::TaskCell<T>* cell_ = nullptr;
+  detail::JoinCell<T>* cell_ = nullptr;
 };
 
 }  // namespace tether

@@ -124,7 +124,7 @@ class Runtime {
   explicit Runtime(std::unique_ptr<detail::RuntimeCore> core);
 
  private:
-  void run_until_complete(detail::TaskHeader* t);
+  void run_until_complete(detail::JoinCellBase* j);
   std::unique_ptr<detail::RuntimeCore> core_;
   // The monitor thread of RuntimeOptions::watchdog; null when disabled or in virtual time.
   std::unique_ptr<observe::Watchdog, detail::WatchdogDeleter> watchdog_;

@@ -35,9 +35,9 @@ struct SpawnOptions {
 
 namespace detail {
 
-// Returns the new cell with one reference for the caller.
+// Returns the new task's join cell with one reference for the caller.
 template <class T>
-TaskCell<T>* spawn_cell(RuntimeCore* core, Task<T>&& task, const SpawnOptions& opts, const std::source_location& loc,
+JoinCell<T>* spawn_cell(RuntimeCore* core, Task<T>&& task, const SpawnOptions& opts, const std::source_location& loc,
                         SelectGroup* group = nullptr, int branch = SelectGroup::kNone) {
   if (!task.valid()) throw Error("spawn() of an empty Task");
   CancelState* parent = nullptr;
@@ -48,13 +48,26 @@ TaskCell<T>* spawn_cell(RuntimeCore* core, Task<T>&& task, const SpawnOptions& o
   } else {
     parent = core->root();
   }
-  auto* cell = new TaskCell<T>(core, parent, core->next_task_id(), loc, opts.name, task.release());
+  std::uint64_t id = core->next_task_id();
+  // The join cell's memory first, so that nothing can fail once the task exists.
+  void* join_memory = frame_alloc(sizeof(JoinCell<T>));
+  TaskCell<T>* cell;
+  try {
+    cell = new TaskCell<T>(core, parent, id, loc, opts.name, task.release());
+  } catch (...) {
+    frame_free(join_memory, sizeof(JoinCell<T>));
+    throw;
+  }
+  // Two references on the join cell (the task's and the caller's) and two on the task (its run's and
+  // the join cell's), all taken before the task can run and finish (join_cell.hpp rules 1, 2).
+  auto* join = ::new (join_memory) JoinCell<T>(cell, id);
+  cell->set_join_cell(join);
+  cell->add_ref();
   cell->select_group = group;
   cell->select_branch = branch;
-  cell->add_ref();  // the caller's reference, taken before the task can run and finish
   core->on_task_spawned(cell);
   core->schedule(cell, ScheduleHint::kSpawn);
-  return cell;
+  return join;
 }
 
 inline RuntimeCore* require_runtime(const char* what) {
@@ -69,7 +82,7 @@ inline RuntimeCore* require_runtime(const char* what) {
 //
 // Starts `task` on the current runtime. Returns its JoinHandle.
 // Throws: Error outside a runtime. REQUIRES: `task` is a fresh, never-awaited Task.
-// Allocation: one task cell (from the frame allocator) besides the task's own frame.
+// Allocation: a task cell and a join cell (both from the frame allocator) besides the task's own frame.
 template <class T>
 [[nodiscard]] JoinHandle<T> spawn(Task<T> task, SpawnOptions opts = {},
                                   std::source_location loc = std::source_location::current()) {

@@ -32,7 +32,7 @@ class LocalCore final : public RuntimeCore {
   std::uint64_t now_ms() const noexcept override;
   bool is_virtual_time() const noexcept override { return local_.virtual_time; }
   unsigned worker_count() const noexcept override { return 1; }
-  void block_until_complete(TaskHeader* t) override;
+  void block_until_complete(JoinCellBase* j) override;
   void wait_idle_until(std::chrono::steady_clock::time_point deadline) override;
 
   // Virtual time: moves the clock forward by `ms` and fires what became due.

@@ -90,7 +90,7 @@ class RuntimeCore {
   void cancel_all();
 
   // Runs `t` to completion from a thread outside the runtime (Runtime::block_on).
-  virtual void block_until_complete(TaskHeader* t) = 0;
+  virtual void block_until_complete(JoinCellBase* j) = 0;
   // Waits until no task is alive or the deadline passes (steady clock); runs tasks meanwhile if
   // the flavour has no workers of its own.
   virtual void wait_idle_until(std::chrono::steady_clock::time_point deadline) = 0;

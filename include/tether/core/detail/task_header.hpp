@@ -1,7 +1,8 @@
 // Internal; not part of the public API.
 //
 // TaskHeader: the part of a spawned task that the scheduler sees, independent of the result type.
-// TaskCell<T> (join_handle.hpp) derives from it and adds the result.
+// TaskCell<T> (join_handle.hpp) derives from it and knows the result type; the result itself goes
+// to the task's JoinCell (join_cell.hpp), which outlives the header when the handle is joined late.
 //
 // Scheduling state machine (`state_`), after the design of Tokio's task harness:
 //   kScheduled  in a run queue (a spawned task starts here)
@@ -16,8 +17,8 @@
 //     wake unique, so an absorbed wake is never needed twice).
 //  2. A worker moves kScheduled -> kRunning, resumes, then kRunning -> kIdle; if kNotified was set
 //     it goes to kScheduled and is queued at the back (it yielded or was woken while suspending).
-//  3. When the root coroutine finishes, the worker moves the result into the cell, destroys the
-//     frame, sets kComplete, and notifies the joiner.
+//  3. When the root coroutine finishes, the worker moves the result into the join cell, destroys the
+//     frame, sets kComplete, and completes the join cell (which wakes the joiner).
 //  4. Inspection (task dumps, the watchdog): an inspector may set kInspecting on a task that is
 //     kIdle or kScheduled (try_begin_inspection, one CAS), which keeps it from running, so its
 //     frames and its `Access: only by the thread running the task` fields hold still while it reads
@@ -27,8 +28,9 @@
 //     acq_rel on both sides: the inspector sees what the last run wrote, the next run sees nothing
 //     new (the inspector writes nothing the task reads).
 //
-// References: the task's run (the "alive" reference, dropped at completion), its JoinHandle, and each
-// child scope or task (cancel_state.hpp rule 3).
+// References: the task's run (the "alive" reference, dropped at completion), its join cell (dropped
+// at completion, unless the task failed: join_cell.hpp rule 2), and each child scope or task
+// (cancel_state.hpp rule 3).
 #pragma once
 
 #include <chrono>
@@ -45,6 +47,7 @@ namespace tether::detail {
 
 class RuntimeCore;
 class PromiseBase;
+class JoinCellBase;
 
 // One lock a task holds through a guard (the sync layer's Mutex/RwLock guards embed it). The task
 // keeps its held locks in an intrusive list; a task that suspends while the list is non-empty is
@@ -104,10 +107,7 @@ class TaskHeader : public CancelState {
   void end_inspection() noexcept;
   // A racy snapshot of the state bits, for diagnostics only.
   std::uint32_t state_for_diagnostics() const noexcept { return state_.load(std::memory_order_relaxed); }
-  // block_on(): blocks the calling (non-worker) thread until the task completes.
-  void wait_complete_blocking() noexcept;
-
-  // Moves the finished frame's result into the cell and destroys the frame (rule 3). Typed.
+  // Moves the finished frame's result into the join cell and destroys the frame (rule 3). Typed.
   virtual void take_result_and_destroy_frame() noexcept = 0;
   // Destroys the frame of a task that never finished (aborted before it started, or runtime
   // teardown) and records Cancelled as its result.
@@ -118,16 +118,14 @@ class TaskHeader : public CancelState {
   // True if the finished task ended with an exception other than Cancelled.
   bool failed() const noexcept { return outcome_ == Outcome::kFailed; }
   bool cancelled_result() const noexcept { return outcome_ == Outcome::kCancelled; }
-  virtual std::string failure_message() const = 0;
+  // The failed task's exception message. REQUIRES: the result is stored and complete() has not run.
+  std::string failure_message() const;
 
-  // Completion and join, under mu_ (rule 3). Returns the waiter to wake, if any.
+  // Rule 3: publishes the completion to the join cell (join_cell.hpp), which wakes the joiner.
+  // After it the header may be freed as soon as the caller drops the "alive" reference.
   void complete() noexcept;
-  // Joiner side. Returns false if the task already completed (no need to wait).
-  bool set_join_waiter(Waiter* w) noexcept;
-  void clear_join_waiter(Waiter* w) noexcept;
-  // The handle goes away without consuming the result: a failure nobody will see is logged now.
-  void detach() noexcept;
-  void mark_result_consumed() noexcept { result_consumed_ = true; }
+  // The join cell, from spawn until complete(). Set once by spawn, before the task can run.
+  void set_join_cell(JoinCellBase* j) noexcept { join_ = j; }
 
   std::string display_name() const;
   std::uint64_t id() const noexcept { return id_; }
@@ -159,9 +157,6 @@ class TaskHeader : public CancelState {
   // Which watchdog reports were already made for this task. Access: only by the watchdog's checks
   // (serialised by the watchdog's lock).
   std::uint8_t watchdog_reported = 0;
-  // Access: only by the JoinHandle's owner. (Here rather than with the other flags: it fills what
-  // would be padding.)
-  bool result_consumed_ = false;
 
   // The root frame and its promise, for async backtraces (and, typed, for the cell's result). Set
   // at spawn; null once the frame is destroyed, by the thread that completes the task.
@@ -180,17 +175,12 @@ class TaskHeader : public CancelState {
  protected:
   void destroy_self() noexcept override = 0;
 
- private:
-  void log_failure_if_unobserved() noexcept;
+  // Access: only by the thread running the task, before complete().
+  JoinCellBase* join_ = nullptr;
 
+ private:
   // Atomic: see the state machine above
   Atomic<std::uint32_t> state_{kScheduled};
-  Atomic<bool> external_waiter{false};  // a thread blocks in wait_complete_blocking()
-  // Guarded by mu_ (the flags sit beside state_, in what would be padding)
-  bool completed_ = false;
-  bool detached_ = false;
-  bool failure_logged_ = false;
-  Waiter* join_waiter_ = nullptr;
 };
 
 // The task the calling thread is running, or null outside a task.
