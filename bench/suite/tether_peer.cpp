@@ -238,7 +238,7 @@ Task<Outcome> idle_workload(std::uint64_t n) {
   tether::CancellationToken release;
   std::atomic<std::uint64_t> parked{0};
   Countdown done(n);
-  for (std::uint64_t i = 0; i < n; ++i) tether::spawn(idler(&release, &parked, &done)).detach();
+  for (std::uint64_t i = 0; i < n; ++i) tether::spawn_detached(idler(&release, &parked, &done));
   while (parked.load(std::memory_order_relaxed) < n) co_await tether::sleep(std::chrono::milliseconds(1));
   co_await tether::sleep(std::chrono::milliseconds(10));
   std::uint64_t after = rss_bytes();

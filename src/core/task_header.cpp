@@ -257,10 +257,27 @@ void JoinCellBase::detach() noexcept {
 
 void JoinCellBase::log_unobserved_failure(TaskHeader* t) noexcept {
   try {
-    t->core()->logger().error("task {} '{}' failed and nobody awaited it: {}", t->id(), t->display_name(),
-                              failure_message());
+    t->log_unawaited_failure(failure_message());
+  } catch (...) {
+    // failure_message() could not allocate; the log is best effort.
+  }
+}
+
+void TaskHeader::log_unawaited_failure(std::string_view message) const noexcept {
+  try {
+    core_->logger().error("task {} '{}' failed and nobody awaited it: {}", id_, display_name(), message);
   } catch (...) {
     // Logging must never take the process down; spdlog reports its own errors to stderr.
+  }
+}
+
+void TaskHeader::log_detached_failure(const std::exception_ptr& e) const noexcept {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    log_unawaited_failure(ex.what());
+  } catch (...) {
+    log_unawaited_failure("unknown exception");
   }
 }
 

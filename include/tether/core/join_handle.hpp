@@ -49,11 +49,16 @@ class TaskCell final : public TaskHeader {
   static void operator delete(void* p, std::size_t size) noexcept { frame_free(p, size); }
 
   void take_result_and_destroy_frame() noexcept override {
-    Result<T>& result = join().result();
-    result.move_from(root().promise().result());
-    set_outcome(!result.has_exception()          ? Outcome::kValue
-                : is_cancelled_exception(result) ? Outcome::kCancelled
-                                                 : Outcome::kFailed);
+    Result<T>& frame_result = root().promise().result();
+    if (!join_) {
+      // spawn_detached(): nobody will read the result; a failure is logged now.
+      outcome_ = classify(frame_result);
+      if (outcome_ == Outcome::kFailed) log_detached_failure(frame_result.exception());
+    } else {
+      Result<T>& result = join().result();
+      result.move_from(frame_result);
+      set_outcome(classify(result));
+    }
     // SAFETY: the frame is suspended at its final suspend point and nothing else refers to it.
     destroy_root();
   }
@@ -61,6 +66,10 @@ class TaskCell final : public TaskHeader {
     // SAFETY: called for a task that never started, or at teardown with every worker stopped:
     // nothing resumes the frame again.
     destroy_root();
+    if (!join_) {
+      outcome_ = Outcome::kCancelled;
+      return;
+    }
     join().result().set_exception(std::make_exception_ptr(Cancelled()));
     set_outcome(Outcome::kCancelled);
   }
@@ -70,13 +79,14 @@ class TaskCell final : public TaskHeader {
 
  private:
   ~TaskCell() override { destroy_root(); }
-  static bool is_cancelled_exception(const Result<T>& result) noexcept {
+  static Outcome classify(const Result<T>& result) noexcept {
+    if (!result.has_exception()) return Outcome::kValue;
     try {
       std::rethrow_exception(result.exception());
     } catch (const Cancelled&) {
-      return true;
+      return Outcome::kCancelled;
     } catch (...) {
-      return false;
+      return Outcome::kFailed;
     }
   }
   // REQUIRES: before complete() (the join cell is the task's until then).

@@ -4,8 +4,9 @@
 // JoinHandle. Every task has an id and a name (by default, the source location of the spawn call),
 // and a cancellation token that is a child of the spawner's.
 //
-//   SpawnOptions   name and parent token of a new task
-//   spawn()        start a task; [[nodiscard]]: keep the handle, or say detach() out loud
+//   SpawnOptions       name and parent token of a new task
+//   spawn()            start a task; [[nodiscard]]: keep the handle, or say detach() out loud
+//   spawn_detached()   start a fire-and-forget task (no handle; its failure is logged)
 //
 // When to use something else: for many tasks that should end together, TaskTracker / JoinSet /
 // scope (tether/task/) track them for you; for blocking or CPU-heavy code, blocking.hpp.
@@ -35,19 +36,18 @@ struct SpawnOptions {
 
 namespace detail {
 
-// Returns the new task's join cell with one reference for the caller.
+inline CancelState* spawn_parent(RuntimeCore* core, const SpawnOptions& opts) noexcept {
+  if (opts.token) return opts.token->state();
+  if (TaskHeader* self = current_task(); self && self->core() == core) return self->scope;
+  return core->root();
+}
+
+// Starts a task with a join cell. Returns the join cell with one reference for the caller.
 template <class T>
 JoinCell<T>* spawn_cell(RuntimeCore* core, Task<T>&& task, const SpawnOptions& opts, const std::source_location& loc,
                         SelectGroup* group = nullptr, int branch = SelectGroup::kNone) {
   if (!task.valid()) throw Error("spawn() of an empty Task");
-  CancelState* parent = nullptr;
-  if (opts.token) {
-    parent = opts.token->state();
-  } else if (TaskHeader* self = current_task(); self && self->core() == core) {
-    parent = self->scope;
-  } else {
-    parent = core->root();
-  }
+  CancelState* parent = spawn_parent(core, opts);
   std::uint64_t id = core->next_task_id();
   // The join cell's memory first, so that nothing can fail once the task exists.
   void* join_memory = frame_alloc(sizeof(JoinCell<T>));
@@ -70,6 +70,15 @@ JoinCell<T>* spawn_cell(RuntimeCore* core, Task<T>&& task, const SpawnOptions& o
   return join;
 }
 
+// Starts a task without a join cell: nobody can await it, and a failure is logged when it happens.
+template <class T>
+void spawn_detached_cell(RuntimeCore* core, Task<T>&& task, const SpawnOptions& opts, const std::source_location& loc) {
+  if (!task.valid()) throw Error("spawn_detached() of an empty Task");
+  auto* cell = new TaskCell<T>(core, spawn_parent(core, opts), core->next_task_id(), loc, opts.name, task.release());
+  core->on_task_spawned(cell);
+  core->schedule(cell, ScheduleHint::kSpawn);
+}
+
 inline RuntimeCore* require_runtime(const char* what) {
   RuntimeCore* core = RuntimeCore::current();
   if (!core) throw Error(std::string(what) + " called outside a tether runtime");
@@ -88,6 +97,22 @@ template <class T>
                                   std::source_location loc = std::source_location::current()) {
   detail::RuntimeCore* core = detail::require_runtime("spawn()");
   return JoinHandle<T>(detail::spawn_cell(core, std::move(task), opts, loc));
+}
+
+// spawn_detached()
+//
+// Starts `task` on the current runtime with no handle: fire-and-forget, for work whose result and
+// end nobody awaits. A failure is logged at error level with the task's name and id when it
+// happens, exactly as for a detached handle; cancellation reaches it through its parent token.
+// Prefer spawn() when the caller needs the result or must know when the task ended, and a
+// TaskTracker (tether/task/) for background work that shutdown must wait for.
+// Throws: Error outside a runtime. REQUIRES: `task` is a fresh, never-awaited Task.
+// Allocation: a task cell besides the task's own frame; no join cell, so a task parked for a long
+// time costs less than one from spawn(...).detach().
+template <class T>
+void spawn_detached(Task<T> task, SpawnOptions opts = {}, std::source_location loc = std::source_location::current()) {
+  detail::RuntimeCore* core = detail::require_runtime("spawn_detached()");
+  detail::spawn_detached_cell(core, std::move(task), opts, loc);
 }
 
 }  // namespace tether

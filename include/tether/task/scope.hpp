@@ -49,8 +49,8 @@ class Scope {
     opts.token = &token_;
     group_.add();
     auto* core = detail::require_runtime("Scope::spawn()");
-    auto* cell = detail::spawn_cell(core, child(std::move(task), Membership(this)), opts, loc);
-    cell->release();  // the scope observes the child through Membership, not a handle
+    // The scope observes the child through Membership, not a handle: no join cell.
+    detail::spawn_detached_cell(core, child(std::move(task), Membership(this)), opts, loc);
   }
   // Cancels the body and every child (scope() then throws Cancelled unless a child failed first).
   void cancel() const { token_.cancel(); }

@@ -36,6 +36,7 @@
 #include <chrono>
 #include <coroutine>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <source_location>
 #include <string>
@@ -119,12 +120,18 @@ class TaskHeader : public CancelState {
   bool failed() const noexcept { return outcome_ == Outcome::kFailed; }
   bool cancelled_result() const noexcept { return outcome_ == Outcome::kCancelled; }
   // The failed task's exception message. REQUIRES: the result is stored and complete() has not run.
+  // Empty for a task without a join cell (spawn_detached), whose failure was logged already.
   std::string failure_message() const;
+  // Logs, at error level, the failure of a task that nobody awaits.
+  void log_unawaited_failure(std::string_view message) const noexcept;
+  // A task without a join cell failed with `e` (take_result_and_destroy_frame).
+  void log_detached_failure(const std::exception_ptr& e) const noexcept;
 
   // Rule 3: publishes the completion to the join cell (join_cell.hpp), which wakes the joiner.
   // After it the header may be freed as soon as the caller drops the "alive" reference.
   void complete() noexcept;
-  // The join cell, from spawn until complete(). Set once by spawn, before the task can run.
+  // The join cell, from spawn until complete(); none for spawn_detached(). Set once by spawn, before
+  // the task can run.
   void set_join_cell(JoinCellBase* j) noexcept { join_ = j; }
 
   std::string display_name() const;
