@@ -270,8 +270,7 @@ bool RuntimeCore::execute(TaskHeader* t) noexcept {
   counters_->polls.add();
   if (!finished) return t->end_run();
   on_task_completed(t);
-  t->complete();
-  t->release();  // the "alive" reference
+  t->release(t->complete());  // the "alive" reference, and the join cell's
   return false;
 }
 
@@ -282,8 +281,7 @@ void RuntimeCore::abandon_live_tasks() noexcept {
       t->abandon();
       set_current_task(nullptr);
       on_task_completed(t);
-      t->complete();
-      t->release();  // the "alive" reference
+      t->release(t->complete());  // the "alive" reference, and the join cell's
     }
     t->release();
   }

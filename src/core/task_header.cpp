@@ -173,11 +173,12 @@ bool TaskHeader::end_run() noexcept {
   return true;
 }
 
-void TaskHeader::complete() noexcept {
+std::uint32_t TaskHeader::complete() noexcept {
   leave_slot(core_, this);
   // release: an inspector or the watchdog that sees kComplete leaves the task alone.
   state_.store(kComplete, std::memory_order_release);
-  if (JoinCellBase* j = std::exchange(join_, nullptr)) j->complete(this);
+  JoinCellBase* j = std::exchange(join_, nullptr);
+  return j && j->complete(this) ? 2 : 1;
 }
 
 std::string TaskHeader::failure_message() const { return join_ ? join_->failure_message() : std::string(); }
@@ -186,35 +187,36 @@ JoinCellBase::~JoinCellBase() {
   if (task_) task_->release();  // a failed task's header, kept for the failure log (rule 2)
 }
 
-void JoinCellBase::complete(TaskHeader* t) noexcept {
+bool JoinCellBase::complete(TaskHeader* t) noexcept {
   bool failed = outcome_ == Outcome::kFailed;
   Waiter* joiner = nullptr;
   bool log_now = false;
+  bool notify_blocked = false;
   {
     std::lock_guard<SpinLock> g(mu_);
     completed_ = true;
     joiner = std::exchange(join_waiter_, nullptr);
+    notify_blocked = external_waiter_;
     log_now = detached_ && failed && !failure_logged_;
     if (log_now) failure_logged_ = true;
     if (!failed) task_ = nullptr;  // rule 2
   }
-  // seq_cst: with wait_complete_blocking()'s seq_cst store of external_waiter_, either we see its
-  // flag and notify, or it sees done_ before it sleeps.
-  done_.store(1, std::memory_order_seq_cst);
-  if (external_waiter_.load(std::memory_order_seq_cst)) done_.notify_all();
+  done_.store(1, std::memory_order_release);  // release: pairs with is_complete()'s acquire
+  if (notify_blocked) done_.notify_all();
   if (log_now) log_unobserved_failure(t);
   if (joiner && joiner->claim_notify()) joiner->wake();
-  if (!failed) t->release();  // the cell's reference on the header (rule 2)
-  release();                  // the task's reference on the cell (rule 1)
+  release();  // the task's reference on the cell (rule 1)
+  return !failed;
 }
 
 void JoinCellBase::wait_complete_blocking() noexcept {
-  external_waiter_.store(true, std::memory_order_seq_cst);  // see complete()
-  for (;;) {
-    std::uint32_t s = done_.load(std::memory_order_seq_cst);
-    if (s) return;
-    done_.wait(s, std::memory_order_seq_cst);
+  {
+    std::lock_guard<SpinLock> g(mu_);
+    if (completed_) return;
+    external_waiter_ = true;  // rule 3: complete() notifies once done_ is set
   }
+  // acquire: as is_complete().
+  while (done_.load(std::memory_order_acquire) == 0) done_.wait(0, std::memory_order_acquire);
 }
 
 JoinCellBase::JoinRegistration JoinCellBase::set_join_waiter(Waiter* w, const TaskHeader* self) noexcept {

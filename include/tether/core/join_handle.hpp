@@ -204,12 +204,11 @@ class [[nodiscard]] JoinHandle {
       return true;
     }
     T await_resume() {
-      detail::disarm(waiter_);
+      bool notified = detail::disarm(waiter_);
       if (detail::TaskHeader* self = detail::current_task()) self->waiting_on = nullptr;
-      if (registered_) {
-        cell_->clear_join_waiter(&waiter_);
-        registered_ = false;
-      }
+      // Woken by the completion, which took the waiter already (join_cell.hpp rule 3).
+      if (registered_ && !notified) cell_->clear_join_waiter(&waiter_);
+      registered_ = false;
       if (waiter_.state() == detail::Waiter::kCancelled) throw Cancelled();
       cell_->mark_result_consumed();
       return cell_->result().take();
@@ -229,7 +228,8 @@ class [[nodiscard]] JoinHandle {
  private:
   void reset() noexcept {
     if (cell_) {
-      cell_->detach();
+      // A finished task whose result was taken needs nothing from detach() (no failure to log).
+      if (!cell_->result_consumed() || !cell_->is_complete()) cell_->detach();
       cell_->release();
       cell_ = nullptr;
     }

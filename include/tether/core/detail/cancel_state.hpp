@@ -84,10 +84,11 @@ class CancelState {
     }
     return false;
   }
-  void release() noexcept {
+  // Drops `n` references at once.
+  void release(std::uint32_t n = 1) noexcept {
     // acq_rel: the final release must see every other holder's writes before destroying (the
     // standard reference-count pattern).
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy_self();
+    if (refs_.fetch_sub(n, std::memory_order_acq_rel) == n) destroy_self();
   }
 
   CancelState* parent() const noexcept { return parent_; }

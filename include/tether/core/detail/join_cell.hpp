@@ -13,9 +13,11 @@
 //     under `mu_` and then drops that reference, so a caller that finds `task_` set under `mu_` may
 //     take its own reference (abort()). A task that failed keeps `task_` (and the reference) until
 //     the cell is freed: the failure log of a handle detached later names the task.
-//  3. Completion under `mu_`: set `completed_`, take the join waiter. Then, outside the lock, store
-//     `done_` (seq_cst), notify a blocked block_on() caller, log an unobserved failure, wake the
-//     joiner. A joiner that sees `done_` (acquire) sees the stored result.
+//  3. Completion under `mu_`: set `completed_`, take the join waiter, read `external_waiter_`
+//     (which block_on() sets under `mu_` unless it finds `completed_`). Then, outside the lock,
+//     store `done_` (release), notify a blocked block_on() caller, log an unobserved failure, wake
+//     the joiner. A joiner that sees `done_` (acquire) sees the stored result; a joiner woken by
+//     rule 3 finds its waiter already taken (no need to clear it).
 //  4. The result is written only by the thread completing the task, before rule 3; it is read only
 //     by the handle's owner after it saw `done_` (or was woken by rule 3).
 #pragma once
@@ -53,12 +55,15 @@ class JoinCellBase {
   // at completion).
   void detach() noexcept;
   void mark_result_consumed() noexcept { result_consumed_ = true; }
+  // Owner only: the result was taken (or will be observed by its owner: JoinSet marks it at spawn).
+  bool result_consumed() const noexcept { return result_consumed_; }
   std::uint64_t id() const noexcept { return id_; }
 
   // Task side: the outcome is set with the result, before complete() (rule 4).
   void set_outcome(Outcome o) noexcept { outcome_ = o; }
-  // Rule 3; drops the task's reference on this cell (rule 1) and, unless the task failed, on `t`.
-  void complete(TaskHeader* t) noexcept;
+  // Rule 3; drops the task's reference on this cell (rule 1). Returns true if the cell let go of
+  // its reference on `t` (the task did not fail), which the caller must then drop.
+  [[nodiscard]] bool complete(TaskHeader* t) noexcept;
 
   void release() noexcept {
     // acq_rel: the last release sees every holder's writes before freeing (rule 1).
@@ -83,11 +88,11 @@ class JoinCellBase {
   bool result_consumed_ = false;
   // Written before rule 3 by the completing thread; read after it.
   Outcome outcome_ = Outcome::kPending;
-  Atomic<bool> external_waiter_{false};  // a thread blocks in wait_complete_blocking()
-  Atomic<std::uint32_t> done_{0};        // rule 3
-  Atomic<std::uint32_t> refs_{2};        // rule 1
-  TaskHeader* task_;                     // guarded by mu_ (rule 2)
-  Waiter* join_waiter_ = nullptr;        // guarded by mu_
+  bool external_waiter_ = false;   // guarded by mu_: a thread blocks in wait_complete_blocking()
+  Atomic<std::uint32_t> done_{0};  // rule 3
+  Atomic<std::uint32_t> refs_{2};  // rule 1
+  TaskHeader* task_;               // guarded by mu_ (rule 2)
+  Waiter* join_waiter_ = nullptr;  // guarded by mu_
   const std::uint64_t id_;
 };
 

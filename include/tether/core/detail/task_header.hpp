@@ -128,8 +128,9 @@ class TaskHeader : public CancelState {
   void log_detached_failure(const std::exception_ptr& e) const noexcept;
 
   // Rule 3: publishes the completion to the join cell (join_cell.hpp), which wakes the joiner.
-  // After it the header may be freed as soon as the caller drops the "alive" reference.
-  void complete() noexcept;
+  // Returns how many references the caller must drop: the "alive" one, plus the join cell's unless
+  // the cell keeps it (a failed task). After that the header may be freed.
+  [[nodiscard]] std::uint32_t complete() noexcept;
   // The join cell, from spawn until complete(); none for spawn_detached(). Set once by spawn, before
   // the task can run.
   void set_join_cell(JoinCellBase* j) noexcept { join_ = j; }
