@@ -223,7 +223,7 @@ bool inspect(core::RuntimeCore& rt, core::TaskHeader* t, TaskSnapshot& out, Insp
   if (extra) extra->last_run_epoch = t->last_run_epoch;
   if (t->root_frame) {
     out.backtrace.push_back({.frame = t->root_frame, .resume = resume_function_of(t->root_frame)});
-    for (core::PromiseBase* p = t->root_promise; p && p->awaited_child() && out.backtrace.size() < kMaxFrames;
+    for (core::PromiseBase* p = t->root_promise(); p && p->awaited_child() && out.backtrace.size() < kMaxFrames;
          p = p->awaited_child()) {
       const void* frame = p->awaited_child_frame();
       out.backtrace.push_back({.frame = frame, .resume = resume_function_of(frame)});

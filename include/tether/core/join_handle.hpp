@@ -41,12 +41,13 @@ class TaskCell final : public TaskHeader {
            Handle frame)
       : TaskHeader(core, parent, id, loc, name) {
     resume_point = frame;
-    root_promise = &frame.promise();
     root_frame = frame.address();
   }
 
   static void* operator new(std::size_t size) { return frame_alloc(size); }
   static void operator delete(void* p, std::size_t size) noexcept { frame_free(p, size); }
+
+  PromiseBase* root_promise() const noexcept override { return root_frame ? &root().promise() : nullptr; }
 
   void take_result_and_destroy_frame() noexcept override {
     Result<T>& frame_result = root().promise().result();
@@ -104,7 +105,6 @@ class TaskCell final : public TaskHeader {
     if (!root_frame) return;
     root().destroy();
     root_frame = nullptr;
-    root_promise = nullptr;
   }
 };
 

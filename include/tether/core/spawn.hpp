@@ -64,7 +64,7 @@ JoinCell<T>* spawn_cell(RuntimeCore* core, Task<T>&& task, const SpawnOptions& o
   cell->set_join_cell(join);
   cell->add_ref();
   cell->select_group = group;
-  cell->select_branch = branch;
+  cell->select_branch = static_cast<std::int16_t>(branch);
   core->on_task_spawned(cell);
   core->schedule(cell, ScheduleHint::kSpawn);
   return join;

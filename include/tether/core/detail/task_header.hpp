@@ -155,21 +155,19 @@ class TaskHeader : public CancelState {
   bool started = false;
   // Set by the cell when the result is stored, before complete() publishes it.
   Outcome outcome_ = Outcome::kPending;
-  std::uint8_t reg_shard = 0;      // registry shard; constant after spawn
-  std::uint32_t budget = 0;        // cooperative budget left in this run
-  WaitingOn waiting_on;            // what the task waits on, for dumps ("recv", "sleep", ...)
-  HeldLock* held_locks = nullptr;  // innermost lock held through a guard (see HeldLock)
+  std::uint8_t reg_shard = 0;  // registry shard; constant after spawn
+  std::uint16_t budget = 0;    // cooperative budget left in this run (kTaskBudget at most)
   // select() branch of a single awaitable (waiter.hpp rule 4); constant after spawn.
-  SelectGroup* select_group = nullptr;
-  int select_branch = SelectGroup::kNone;
-  // Which watchdog reports were already made for this task. Access: only by the watchdog's checks
-  // (serialised by the watchdog's lock).
-  std::uint8_t watchdog_reported = 0;
+  std::int16_t select_branch = SelectGroup::kNone;
+  WaitingOn waiting_on;                 // what the task waits on, for dumps ("recv", "sleep", ...)
+  HeldLock* held_locks = nullptr;       // innermost lock held through a guard (see HeldLock)
+  SelectGroup* select_group = nullptr;  // with select_branch
 
-  // The root frame and its promise, for async backtraces (and, typed, for the cell's result). Set
-  // at spawn; null once the frame is destroyed, by the thread that completes the task.
-  PromiseBase* root_promise = nullptr;
+  // The root frame, for async backtraces (and, typed, for the cell's result). Set at spawn; null
+  // once the frame is destroyed, by the thread that completes the task.
   void* root_frame = nullptr;
+  // Its promise, for async backtraces; null with root_frame. Typed, so computed by the cell.
+  virtual PromiseBase* root_promise() const noexcept = 0;
   // RuntimeCore's watchdog epoch when the task last began to run (the watchdog's "waiting since").
   // Access: written by the thread running the task; read by an inspector under rule 4.
   std::uint64_t last_run_epoch = 0;
@@ -189,6 +187,11 @@ class TaskHeader : public CancelState {
  private:
   // Atomic: see the state machine above
   Atomic<std::uint32_t> state_{kScheduled};
+
+ public:
+  // Which watchdog reports were already made for this task. Access: only by the watchdog's checks
+  // (serialised by the watchdog's lock). (Last, in what would be padding after state_.)
+  std::uint8_t watchdog_reported = 0;
 };
 
 // The task the calling thread is running, or null outside a task.
@@ -216,7 +219,7 @@ inline bool may_consume() noexcept {
 
 // Cooperative budget: operations that complete without suspending spend one unit; when the budget is
 // spent the operation suspends anyway (a yield), so a task on a hot path cannot starve its neighbours.
-constexpr std::uint32_t kTaskBudget = 128;
+constexpr std::uint16_t kTaskBudget = 128;
 
 // Arms `w` for the current task in its innermost scope and records where to resume. Returns false
 // if the task is cancelled (then nothing was armed: the caller must not suspend, and its await_resume
