@@ -151,8 +151,11 @@ void run_failover(TestCluster* cluster, const std::string& victim) {
   EXPECT_FALSE(run.killed.empty());
   EXPECT_EQ(lost, 0u);
   EXPECT_GT(run.acked.size(), run.n / 3);
-  // Bounded by the send deadline (30 s), which bounds every retry through the election.
-  EXPECT_LT(run.max_gap, std::chrono::seconds(30));
+  // The sends in flight when the leader dies may all run out their deadline (30 s) before the next
+  // ones start, and those need their own round through the new leader: the stall between two acks
+  // is bounded by two send deadlines (a run under TSan on a busy machine measured 37 s; one beyond
+  // 60 s means sends were still failing a whole deadline after the failover).
+  EXPECT_LT(run.max_gap, std::chrono::seconds(60));
 
   // Bring the node back for the next test.
   if (TestServer* node = cluster->find(run.killed)) node->start();
