@@ -63,7 +63,7 @@ struct HeldLock {
 };
 
 enum class ScheduleHint : std::uint8_t {
-  kSpawn,  // a new task: back of the local queue, where other workers can steal it
+  kSpawn,  // a new task: the LIFO slot (depth-first fan-out); it may wake another worker to steal
   kWake,   // woken by the running task: the LIFO slot, for message-passing locality
   kYield,  // gave up its turn: back of the queue, never the LIFO slot
 };
