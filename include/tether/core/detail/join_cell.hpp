@@ -10,16 +10,18 @@
 //  1. References: one for the task (dropped by complete()) and one for the handle (dropped by
 //     JoinHandle's reset). The cell is freed by whichever goes last.
 //  2. `task_` points to the header, with a reference on it, until completion. complete() clears it
-//     under `mu_` and then drops that reference, so a caller that finds `task_` set under `mu_` may
-//     take its own reference (abort()). A task that failed keeps `task_` (and the reference) until
-//     the cell is freed: the failure log of a handle detached later names the task.
+//     under `mu_`, and the completing worker drops that reference afterwards (with its own), so a
+//     caller that finds `task_` set under `mu_` may take its own reference (abort()). A task that
+//     failed keeps `task_` (and the reference) until the cell is freed: the failure log of a handle
+//     detached later names the task.
 //  3. Completion under `mu_`: set `completed_`, take the join waiter, read `external_waiter_`
 //     (which block_on() sets under `mu_` unless it finds `completed_`). Then, outside the lock,
 //     store `done_` (release), notify a blocked block_on() caller, log an unobserved failure, wake
 //     the joiner. A joiner that sees `done_` (acquire) sees the stored result; a joiner woken by
 //     rule 3 finds its waiter already taken (no need to clear it).
 //  4. The result is written only by the thread completing the task, before rule 3; it is read only
-//     by the handle's owner after it saw `done_` (or was woken by rule 3).
+//     by the handle's owner after it saw `done_`, was woken by rule 3, or (block_on) found
+//     `completed_` under `mu_`.
 #pragma once
 
 #include <cstdint>
