@@ -41,7 +41,7 @@ Task<void> echo_lines(io::TcpStream s) {
 }
 
 Task<void> local_server(io::TcpListener& l) {
-  for (;;) tether::spawn(echo_lines(co_await l.accept(Deadline::never()))).detach();
+  for (;;) tether::spawn_detached(echo_lines(co_await l.accept(Deadline::never())));
 }
 
 Task<std::uint64_t> client(io::SocketAddress addr, int rounds) {

@@ -60,7 +60,7 @@ Task<void> accept_loop(io::TcpListener& listener, std::chrono::milliseconds idle
   for (;;) {
     // An accept loop waits for clients without bound, and says so.
     io::TcpStream s = co_await listener.accept(Deadline::never());
-    tether::spawn(serve_connection(std::move(s), idle)).detach();
+    tether::spawn_detached(serve_connection(std::move(s), idle));
   }
 }
 

@@ -70,8 +70,7 @@ Task<void> serve(io::TcpStream s, ServerStats* stats) {
 Task<void> accept_loop(io::TcpListener* l, ServerStats* stats, tether::TaskTracker* connections) {
   // Each connection is its own task, tracked so that none outlives the server (they use `stats`);
   // a failure in one is logged by the runtime, not lost.
-  for (;;)
-    connections->spawn_now(serve(co_await l->accept(Deadline::never()), stats), {.name = "page server"}).detach();
+  for (;;) connections->spawn_background(serve(co_await l->accept(Deadline::never()), stats), {.name = "page server"});
 }
 
 // The client side of one fetch: connect, ask, read one line, all under deadlines.

@@ -68,16 +68,6 @@ const char* strategy_name(RestartStrategy s) noexcept {
   return "?";
 }
 
-std::string what_of(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    return ex.what();
-  } catch (...) {
-    return "unknown exception";
-  }
-}
-
 spdlog::logger& logger() {
   TaskHeader* self = require_task("Supervisor");
   return self->core()->logger();
@@ -202,14 +192,14 @@ Task<void> SupervisorCore::run() {
     } else if (stopping) {
       l.finished = true;
       logger().error("supervisor '{}': child '{}' failed while stopping: {}", options_.name, children_[i]->name(),
-                     what_of(ev->error));
+                     exception_message(ev->error));
     } else {
       const Instant now = Clock::now();
       while (!restarts.empty() && now - restarts.front() >= options_.intensity.window) restarts.pop_front();
       if (restarts.size() >= options_.intensity.max_restarts) {
         std::string msg = "supervisor '" + options_.name + "' gave up: child '" + children_[i]->name() + "' failed (" +
-                          what_of(ev->error) + ") after " + std::to_string(restarts.size()) + " restarts within " +
-                          std::to_string(options_.intensity.window.count()) + " ms (limit " +
+                          exception_message(ev->error) + ") after " + std::to_string(restarts.size()) +
+                          " restarts within " + std::to_string(options_.intensity.window.count()) + " ms (limit " +
                           std::to_string(options_.intensity.max_restarts) + ")";
         logger().error("{}; escalating", msg);
         escalation.emplace(msg);
@@ -233,8 +223,9 @@ Task<void> SupervisorCore::run() {
         names += "'" + children_[j]->name() + "'";
       }
       logger().error("supervisor '{}': child '{}' failed: {}; restarting {} ({}, restart {} of {} within {} ms)",
-                     options_.name, children_[i]->name(), what_of(ev->error), names, strategy_name(options_.strategy),
-                     restarts.size(), options_.intensity.max_restarts, options_.intensity.window.count());
+                     options_.name, children_[i]->name(), exception_message(ev->error), names,
+                     strategy_name(options_.strategy), restarts.size(), options_.intensity.max_restarts,
+                     options_.intensity.window.count());
       for (std::size_t j = last; j-- > first;) {
         if (lives[j].restart_pending && lives[j].running) lives[j].token->cancel();
       }

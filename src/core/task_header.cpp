@@ -181,14 +181,16 @@ std::uint32_t TaskHeader::complete() noexcept {
   return j && j->complete(this) ? 2 : 1;
 }
 
-std::string TaskHeader::failure_message() const { return join_ ? join_->failure_message() : std::string(); }
+std::string TaskHeader::failure_message() const {
+  return join_ ? exception_message(join_->exception()) : std::string();
+}
 
 JoinCellBase::~JoinCellBase() {
   if (task_) task_->release();  // a failed task's header, kept for the failure log (rule 2)
 }
 
 bool JoinCellBase::complete(TaskHeader* t) noexcept {
-  bool failed = outcome_ == Outcome::kFailed;
+  bool failed = t->failed();
   Waiter* joiner = nullptr;
   bool log_now = false;
   bool notify_blocked = false;
@@ -203,7 +205,7 @@ bool JoinCellBase::complete(TaskHeader* t) noexcept {
   }
   done_.store(1, std::memory_order_release);  // release: pairs with is_complete()'s acquire
   if (notify_blocked) done_.notify_all();
-  if (log_now) log_unobserved_failure(t);
+  if (log_now) t->log_unawaited_failure(exception());
   if (joiner && joiner->claim_notify()) joiner->wake();
   release();  // the task's reference on the cell (rule 1)
   return !failed;
@@ -249,37 +251,20 @@ void JoinCellBase::detach() noexcept {
   {
     std::lock_guard<SpinLock> g(mu_);
     detached_ = true;
-    if (completed_ && !result_consumed_ && outcome_ == Outcome::kFailed && !failure_logged_) {
+    // After completion task_ is set only for a failed task (rule 2).
+    if (completed_ && task_ && !result_consumed_ && !failure_logged_) {
       failure_logged_ = true;
-      t = task_;  // kept for a failed task (rule 2)
+      t = task_;
     }
   }
-  if (t) log_unobserved_failure(t);
+  if (t) t->log_unawaited_failure(exception());
 }
 
-void JoinCellBase::log_unobserved_failure(TaskHeader* t) noexcept {
+void TaskHeader::log_unawaited_failure(const std::exception_ptr& e) const noexcept {
   try {
-    t->log_unawaited_failure(failure_message());
-  } catch (...) {
-    // failure_message() could not allocate; the log is best effort.
-  }
-}
-
-void TaskHeader::log_unawaited_failure(std::string_view message) const noexcept {
-  try {
-    core_->logger().error("task {} '{}' failed and nobody awaited it: {}", id_, display_name(), message);
+    core_->logger().error("task {} '{}' failed and nobody awaited it: {}", id_, display_name(), exception_message(e));
   } catch (...) {
     // Logging must never take the process down; spdlog reports its own errors to stderr.
-  }
-}
-
-void TaskHeader::log_detached_failure(const std::exception_ptr& e) const noexcept {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    log_unawaited_failure(ex.what());
-  } catch (...) {
-    log_unawaited_failure("unknown exception");
   }
 }
 

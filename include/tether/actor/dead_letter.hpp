@@ -24,6 +24,8 @@
 #include <string_view>
 #include <typeinfo>
 
+#include "tether/core/error.hpp"
+
 namespace tether {
 
 // tether::DeadLetter
@@ -41,15 +43,7 @@ class DeadLetter {
   // Why: the handler's exception, Cancelled, or ActorStopped.
   const std::exception_ptr& error() const noexcept { return error_; }
   // The error's what(), or "unknown exception".
-  std::string reason() const {
-    try {
-      std::rethrow_exception(error_);
-    } catch (const std::exception& e) {
-      return e.what();
-    } catch (...) {
-      return "unknown exception";
-    }
-  }
+  std::string reason() const { return detail::exception_message(error_); }
   // The message, if it is an M (the actor's Message type), else null.
   template <class M>
   M* message() noexcept {

@@ -11,6 +11,7 @@
 // Thread safety: immutable after construction; safe to share.
 #pragma once
 
+#include <exception>
 #include <stdexcept>
 #include <string>
 
@@ -34,5 +35,20 @@ class TimedOut : public Error {
  public:
   explicit TimedOut(const std::string& what) : Error("timed out: " + what) {}
 };
+
+namespace detail {
+
+// The message of `e` for logs: what() of a std::exception, else "unknown exception".
+inline std::string exception_message(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
+}  // namespace detail
 
 }  // namespace tether

@@ -51,14 +51,11 @@ class TaskCell final : public TaskHeader {
 
   void take_result_and_destroy_frame() noexcept override {
     Result<T>& frame_result = root().promise().result();
-    if (!join_) {
-      // spawn_detached(): nobody will read the result; a failure is logged now.
-      outcome_ = classify(frame_result);
-      if (outcome_ == Outcome::kFailed) log_detached_failure(frame_result.exception());
-    } else {
-      Result<T>& result = join().result();
-      result.move_from(frame_result);
-      set_outcome(classify(result));
+    outcome_ = classify(frame_result);
+    if (join_) {
+      join().result().move_from(frame_result);
+    } else if (outcome_ == Outcome::kFailed) {
+      log_unawaited_failure(frame_result.exception());  // spawn_detached(): nobody will read it
     }
     // SAFETY: the frame is suspended at its final suspend point and nothing else refers to it.
     destroy_root();
@@ -67,12 +64,8 @@ class TaskCell final : public TaskHeader {
     // SAFETY: called for a task that never started, or at teardown with every worker stopped:
     // nothing resumes the frame again.
     destroy_root();
-    if (!join_) {
-      outcome_ = Outcome::kCancelled;
-      return;
-    }
-    join().result().set_exception(std::make_exception_ptr(Cancelled()));
-    set_outcome(Outcome::kCancelled);
+    outcome_ = Outcome::kCancelled;
+    if (join_) join().result().set_exception(std::make_exception_ptr(Cancelled()));
   }
 
  protected:
@@ -92,10 +85,6 @@ class TaskCell final : public TaskHeader {
   }
   // REQUIRES: before complete() (the join cell is the task's until then).
   JoinCell<T>& join() noexcept { return *static_cast<JoinCell<T>*>(join_); }
-  void set_outcome(Outcome o) noexcept {
-    outcome_ = o;
-    join().set_outcome(o);
-  }
 
   // The root frame, typed; null once destroyed. Kept only as root_frame (the header's), so the
   // cell carries no second copy of the pointer.

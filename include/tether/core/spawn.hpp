@@ -36,47 +36,55 @@ struct SpawnOptions {
 
 namespace detail {
 
-inline CancelState* spawn_parent(RuntimeCore* core, const SpawnOptions& opts) noexcept {
-  if (opts.token) return opts.token->state();
-  if (TaskHeader* self = current_task(); self && self->core() == core) return self->scope;
-  return core->root();
+// A new task, not yet started: its cell, under the spawning task's scope unless `opts` names a token.
+template <class T>
+TaskCell<T>* new_task_cell(RuntimeCore* core, Task<T>&& task, const SpawnOptions& opts, const std::source_location& loc,
+                           const char* what) {
+  if (!task.valid()) throw Error(std::string(what) + " of an empty Task");
+  CancelState* parent = nullptr;
+  if (opts.token) {
+    parent = opts.token->state();
+  } else if (TaskHeader* self = current_task(); self && self->core() == core) {
+    parent = self->scope;
+  } else {
+    parent = core->root();
+  }
+  return new TaskCell<T>(core, parent, core->next_task_id(), loc, opts.name, task.release());
+}
+
+inline void start_task(RuntimeCore* core, TaskHeader* cell) noexcept {
+  core->on_task_spawned(cell);
+  core->schedule(cell, ScheduleHint::kSpawn);
 }
 
 // Starts a task with a join cell. Returns the join cell with one reference for the caller.
 template <class T>
 JoinCell<T>* spawn_cell(RuntimeCore* core, Task<T>&& task, const SpawnOptions& opts, const std::source_location& loc,
                         SelectGroup* group = nullptr, int branch = SelectGroup::kNone) {
-  if (!task.valid()) throw Error("spawn() of an empty Task");
-  CancelState* parent = spawn_parent(core, opts);
-  std::uint64_t id = core->next_task_id();
   // The join cell's memory first, so that nothing can fail once the task exists.
   void* join_memory = frame_alloc(sizeof(JoinCell<T>));
   TaskCell<T>* cell;
   try {
-    cell = new TaskCell<T>(core, parent, id, loc, opts.name, task.release());
+    cell = new_task_cell(core, std::move(task), opts, loc, "spawn()");
   } catch (...) {
     frame_free(join_memory, sizeof(JoinCell<T>));
     throw;
   }
   // Two references on the join cell (the task's and the caller's) and two on the task (its run's and
   // the join cell's), all taken before the task can run and finish (join_cell.hpp rules 1, 2).
-  auto* join = ::new (join_memory) JoinCell<T>(cell, id);
+  auto* join = ::new (join_memory) JoinCell<T>(cell, cell->id());
   cell->set_join_cell(join);
   cell->add_ref();
   cell->select_group = group;
   cell->select_branch = static_cast<std::int16_t>(branch);
-  core->on_task_spawned(cell);
-  core->schedule(cell, ScheduleHint::kSpawn);
+  start_task(core, cell);
   return join;
 }
 
 // Starts a task without a join cell: nobody can await it, and a failure is logged when it happens.
 template <class T>
 void spawn_detached_cell(RuntimeCore* core, Task<T>&& task, const SpawnOptions& opts, const std::source_location& loc) {
-  if (!task.valid()) throw Error("spawn_detached() of an empty Task");
-  auto* cell = new TaskCell<T>(core, spawn_parent(core, opts), core->next_task_id(), loc, opts.name, task.release());
-  core->on_task_spawned(cell);
-  core->schedule(cell, ScheduleHint::kSpawn);
+  start_task(core, new_task_cell(core, std::move(task), opts, loc, "spawn_detached()"));
 }
 
 inline RuntimeCore* require_runtime(const char* what) {

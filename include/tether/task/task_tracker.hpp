@@ -66,8 +66,7 @@ class TaskTracker {
   template <class T>
   [[nodiscard]] JoinHandle<T> spawn_now(Task<T> task, SpawnOptions opts = {},
                                         std::source_location loc = std::source_location::current()) {
-    if (closed_.load(std::memory_order_acquire)) throw Error("spawn on a closed TaskTracker");
-    group_.add();
+    admit();
     return start(std::move(task), opts, loc);
   }
 
@@ -76,7 +75,11 @@ class TaskTracker {
   // for Task<void>: a value nobody reads would be lost. Throws: Error if the tracker is closed.
   void spawn_background(Task<void> task, SpawnOptions opts = {},
                         std::source_location loc = std::source_location::current()) {
-    spawn_now(std::move(task), opts, loc).detach();
+    admit();
+    auto member = tracked(std::move(task), Membership(&group_));  // leaves the group if it never starts
+    detail::RuntimeCore* core = prepare("TaskTracker::spawn_background()", opts);
+    // No handle, so no join cell: the failure is logged when it happens.
+    detail::spawn_detached_cell(core, std::move(member), opts, loc);
   }
 
   // No new tasks; wait() can now complete.
@@ -114,16 +117,22 @@ class TaskTracker {
   static Task<T> tracked(Task<T> task, Membership) {
     co_return co_await std::move(task);
   }
+  // Counts a task that is about to start. Throws: Error if the tracker is closed.
+  void admit() {
+    if (closed_.load(std::memory_order_acquire)) throw Error("spawn on a closed TaskTracker");
+    group_.add();
+  }
+  // The tracker's token and name, unless `opts` has its own; the runtime to start on.
+  detail::RuntimeCore* prepare(const char* what, SpawnOptions& opts) {
+    if (!opts.token) opts.token = &token_;
+    if (opts.name.empty()) opts.name = options_.name;
+    return detail::require_runtime(what);
+  }
   template <class T>
   JoinHandle<T> start(Task<T> task, SpawnOptions opts, const std::source_location& loc) {
-    if (!opts.token) opts.token = &token_;
-    std::string name;
-    if (opts.name.empty()) {
-      name = options_.name;
-      opts.name = name;
-    }
-    auto* core = detail::require_runtime("TaskTracker::spawn()");
-    return JoinHandle<T>(detail::spawn_cell(core, tracked(std::move(task), Membership(&group_)), opts, loc));
+    auto member = tracked(std::move(task), Membership(&group_));  // leaves the group if it never starts
+    detail::RuntimeCore* core = prepare("TaskTracker::spawn()", opts);
+    return JoinHandle<T>(detail::spawn_cell(core, std::move(member), opts, loc));
   }
 
   TrackerOptions options_;

@@ -25,7 +25,7 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
+#include <exception>
 
 #include "tether/core/detail/sync_shim.hpp"
 #include "tether/core/detail/task_header.hpp"
@@ -35,8 +35,6 @@ namespace tether::detail {
 
 class JoinCellBase {
  public:
-  using Outcome = TaskHeader::Outcome;
-
   JoinCellBase(TaskHeader* task, std::uint64_t id) noexcept : task_(task), id_(id) {}
   JoinCellBase(const JoinCellBase&) = delete;
   JoinCellBase& operator=(const JoinCellBase&) = delete;
@@ -61,10 +59,8 @@ class JoinCellBase {
   bool result_consumed() const noexcept { return result_consumed_; }
   std::uint64_t id() const noexcept { return id_; }
 
-  // Task side: the outcome is set with the result, before complete() (rule 4).
-  void set_outcome(Outcome o) noexcept { outcome_ = o; }
-  // Rule 3; drops the task's reference on this cell (rule 1). Returns true if the cell let go of
-  // its reference on `t` (the task did not fail), which the caller must then drop.
+  // Task side. Rule 3; drops the task's reference on this cell (rule 1). Returns true if the cell
+  // let go of its reference on `t` (the task did not fail), which the caller must then drop.
   [[nodiscard]] bool complete(TaskHeader* t) noexcept;
 
   void release() noexcept {
@@ -72,15 +68,14 @@ class JoinCellBase {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy_self();
   }
 
-  virtual std::string failure_message() const = 0;
+  // The stored exception (null for a value). REQUIRES: as the result (rule 4).
+  virtual const std::exception_ptr& exception() const noexcept = 0;
 
  protected:
   virtual ~JoinCellBase();
   virtual void destroy_self() noexcept = 0;
 
  private:
-  void log_unobserved_failure(TaskHeader* t) noexcept;
-
   SpinLock mu_;
   // Guarded by mu_ (beside the lock, in what would be padding)
   bool completed_ = false;
@@ -88,8 +83,6 @@ class JoinCellBase {
   bool failure_logged_ = false;
   // Access: only by the handle's owner.
   bool result_consumed_ = false;
-  // Written before rule 3 by the completing thread; read after it.
-  Outcome outcome_ = Outcome::kPending;
   bool external_waiter_ = false;   // guarded by mu_: a thread blocks in wait_complete_blocking()
   Atomic<std::uint32_t> done_{0};  // rule 3
   Atomic<std::uint32_t> refs_{2};  // rule 1
@@ -107,16 +100,7 @@ class JoinCell final : public JoinCellBase {
   static void operator delete(void* p, std::size_t size) noexcept { frame_free(p, size); }
 
   Result<T>& result() noexcept { return result_; }
-
-  std::string failure_message() const override {
-    try {
-      std::rethrow_exception(result_.exception());
-    } catch (const std::exception& e) {
-      return e.what();
-    } catch (...) {
-      return "unknown exception";
-    }
-  }
+  const std::exception_ptr& exception() const noexcept override { return result_.exception(); }
 
  protected:
   void destroy_self() noexcept override { delete this; }

@@ -122,10 +122,8 @@ class TaskHeader : public CancelState {
   // The failed task's exception message. REQUIRES: the result is stored and complete() has not run.
   // Empty for a task without a join cell (spawn_detached), whose failure was logged already.
   std::string failure_message() const;
-  // Logs, at error level, the failure of a task that nobody awaits.
-  void log_unawaited_failure(std::string_view message) const noexcept;
-  // A task without a join cell failed with `e` (take_result_and_destroy_frame).
-  void log_detached_failure(const std::exception_ptr& e) const noexcept;
+  // Logs, at error level, that this task failed with `e` and nobody awaits it.
+  void log_unawaited_failure(const std::exception_ptr& e) const noexcept;
 
   // Rule 3: publishes the completion to the join cell (join_cell.hpp), which wakes the joiner.
   // Returns how many references the caller must drop: the "alive" one, plus the join cell's unless
