@@ -1,7 +1,8 @@
 // The multi-threaded work-stealing scheduler.
 //
 // Reading map:
-//   LocalQueue   a worker's bounded FIFO; the owner pushes and pops, other workers steal half
+//   LocalQueue   a worker's bounded deque (work_deque.hpp): the owner runs the newest task first,
+//                other workers steal the oldest half
 //   Inject       the global queue, for tasks scheduled from outside a worker and queue overflow
 //   Idle         who is parked and who is searching; decides whom to wake (after Tokio's idle.rs)
 //   Parker       how one worker sleeps: in the driver (epoll, fires timers) or on a condvar
@@ -26,92 +27,11 @@
 #include "multi_thread.hpp"
 #include "tether/core/detail/driver.hpp"
 #include "tether/core/detail/join_cell.hpp"
+#include "tether/core/detail/work_deque.hpp"
 
 namespace tether::detail {
 
-// ---------------------------------------------------------------------------------------------
-// LocalQueue: bounded ring. head_ is advanced by CAS (owner pop and thieves), tail_ only by the
-// owner. Indices grow without wrapping (64-bit), so a CAS on head_ cannot suffer ABA.
-//  1. The owner writes slot t only while t - head < kCap, so it never overwrites a slot in
-//     [head, tail): a thief that copied slots [h, h+n) and then wins CAS(head, h, h+n) copied
-//     values the owner had not overwritten.
-//  2. Slots are atomics (relaxed): a thief may read a slot being rewritten, but then its CAS fails.
-// ---------------------------------------------------------------------------------------------
-class LocalQueue {
- public:
-  static constexpr std::uint64_t kCap = 256;
-
-  // Owner only. Returns false when full.
-  bool push(TaskHeader* t) noexcept {
-    std::uint64_t tail = tail_.load(std::memory_order_relaxed);  // relaxed: only the owner writes tail_
-    std::uint64_t head = head_.load(std::memory_order_acquire);  // acquire: pairs with the CAS in pop/steal
-    if (tail - head >= kCap) return false;
-    buf_[tail % kCap].store(t, std::memory_order_relaxed);  // rule 2; published by the release below
-    tail_.store(tail + 1, std::memory_order_release);       // release: pairs with acquire in pop/steal
-    return true;
-  }
-
-  // Owner only.
-  TaskHeader* pop() noexcept {
-    std::uint64_t head = head_.load(std::memory_order_acquire);
-    for (;;) {
-      std::uint64_t tail = tail_.load(std::memory_order_relaxed);  // relaxed: owner's own writes
-      if (head == tail) return nullptr;
-      TaskHeader* t = buf_[head % kCap].load(std::memory_order_relaxed);
-      // acq_rel: release orders our read of the slot before the owner can reuse it (rule 1).
-      if (head_.compare_exchange_weak(head, head + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
-        return t;
-      }
-    }
-  }
-
-  // Owner only: takes up to `max` tasks from the front (to move to the global queue on overflow).
-  std::size_t pop_batch(TaskHeader** out, std::size_t max) noexcept {
-    std::uint64_t head = head_.load(std::memory_order_acquire);
-    for (;;) {
-      std::uint64_t tail = tail_.load(std::memory_order_relaxed);
-      std::size_t n = std::min<std::uint64_t>(tail - head, max);
-      if (n == 0) return 0;
-      for (std::size_t i = 0; i < n; ++i) out[i] = buf_[(head + i) % kCap].load(std::memory_order_relaxed);
-      if (head_.compare_exchange_weak(head, head + n, std::memory_order_acq_rel, std::memory_order_acquire)) {
-        return n;
-      }
-    }
-  }
-
-  // Thief: takes half of the tasks (rounded up) into `out`, at most `max`.
-  std::size_t steal(TaskHeader** out, std::size_t max) noexcept {
-    std::uint64_t head = head_.load(std::memory_order_acquire);
-    for (;;) {
-      std::uint64_t tail = tail_.load(std::memory_order_acquire);  // acquire: pairs with push's release
-      if (tail <= head) return 0;
-      std::uint64_t avail = tail - head;
-      std::size_t n = std::min<std::uint64_t>(avail - avail / 2, max);
-      for (std::size_t i = 0; i < n; ++i) out[i] = buf_[(head + i) % kCap].load(std::memory_order_relaxed);
-      if (head_.compare_exchange_weak(head, head + n, std::memory_order_acq_rel, std::memory_order_acquire)) {
-        return n;  // rule 1: the copies are valid
-      }
-    }
-  }
-
-  // For park()'s watcher: every task pushed before tail() was read has left the queue once head()
-  // reaches that value (indices only grow).
-  std::uint64_t head() const noexcept { return head_.load(std::memory_order_acquire); }
-  std::uint64_t tail() const noexcept { return tail_.load(std::memory_order_acquire); }
-
-  std::size_t len() const noexcept {
-    // relaxed/acquire mix: an estimate for metrics and the park re-check; the re-check's seq_cst
-    // fence (Idle) orders it.
-    std::uint64_t head = head_.load(std::memory_order_acquire);
-    std::uint64_t tail = tail_.load(std::memory_order_acquire);
-    return tail > head ? tail - head : 0;
-  }
-
- private:
-  alignas(64) Atomic<std::uint64_t> head_{0};
-  alignas(64) Atomic<std::uint64_t> tail_{0};
-  alignas(64) Atomic<TaskHeader*> buf_[kCap] = {};
-};
+using LocalQueue = WorkDeque<TaskHeader>;
 
 // ---------------------------------------------------------------------------------------------
 // Inject: the global queue; an intrusive list under a mutex, with an atomic length for cheap
@@ -338,7 +258,7 @@ struct MultiThreadCore::Worker {
   Parker parker;
   std::thread thread;
   std::uint32_t tick = 0;
-  std::vector<std::uint64_t> tails_seen;  // park()'s snapshot of every worker's queue tail
+  std::vector<std::uint64_t> marks_seen;  // park()'s snapshot of every worker's push counter
   Atomic<bool> deep_sleep{false};         // parked with no time limit (park())
   bool searching = false;
   std::minstd_rand rng;
@@ -360,7 +280,7 @@ MultiThreadCore::MultiThreadCore(RuntimeOptions options) : RuntimeCore(std::move
   for (unsigned i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<Worker>());
     workers_.back()->index = i;
-    workers_.back()->tails_seen.resize(n);
+    workers_.back()->marks_seen.resize(n);
     workers_.back()->rng.seed(i + 1);
   }
   for (auto& w : workers_) {
@@ -383,7 +303,7 @@ void MultiThreadCore::stop() noexcept {
   // Whatever is still queued is a live task that will never run now.
   for (auto& w : workers_) {
     w->lifo = nullptr;
-    while (w->queue.pop()) {
+    while (w->queue.pop_back()) {
     }
   }
   inject_->clear();
@@ -408,23 +328,27 @@ void MultiThreadCore::schedule(TaskHeader* t, ScheduleHint hint) noexcept {
   // than on one worker, and 100 echo connections cost ~20k context switches a second with a p99
   // three times that of one worker.
   if (tls_in_drive) {
-    // From a poll: queued in order (one poll wakes many; the LIFO slot would serve the last first).
-    push_local(w, t);
+    // From a poll: queued in order behind everything already queued (one poll wakes many; the LIFO
+    // slot or the back of the queue would serve the last first, and under steady load a new poll's
+    // tasks would keep overtaking the previous poll's).
+    push_local(w, t, Lane::kFront);
     tls_polled_work = true;
     return;
   }
-  // A task spawned or woken by this worker takes the LIFO slot and runs as soon as the current task
-  // suspends; the one it displaces goes to the back of the queue, where others can steal it. For
-  // spawns this makes a fan-out run depth-first: a task that spawns children and awaits them runs
-  // the newest child next, while its siblings wait in the queue to be run or stolen, rather than a
-  // whole level of the tree queued at once (skynet: peak memory down by a third, ~8% faster).
-  if (hint != ScheduleHint::kYield) {
-    TaskHeader* prev = w->lifo;
-    w->lifo = t;
-    if (!prev) return;  // this worker runs it next
-    t = prev;
+  if (hint == ScheduleHint::kYield) {
+    push_local(w, t, Lane::kFront);
+    ensure_watcher();
+    return;
   }
-  push_local(w, t);
+  // A task spawned or woken by this worker takes the LIFO slot and runs as soon as the current task
+  // suspends; the one it displaces goes to the back of the queue, which this worker also serves
+  // newest first (others steal from the front). For spawns this makes a fan-out run depth-first: a
+  // task that spawns children and awaits them runs the newest child next, while its siblings wait
+  // to be run or stolen, rather than a whole level of the tree queued at once (work_deque.hpp).
+  TaskHeader* prev = w->lifo;
+  w->lifo = t;
+  if (!prev) return;  // this worker runs it next
+  push_local(w, prev, Lane::kBack);
   if (hint == ScheduleHint::kSpawn) {
     notify_parked();
   } else {
@@ -432,8 +356,8 @@ void MultiThreadCore::schedule(TaskHeader* t, ScheduleHint hint) noexcept {
   }
 }
 
-void MultiThreadCore::push_local(Worker* w, TaskHeader* t) noexcept {
-  if (w->queue.push(t)) return;
+void MultiThreadCore::push_local(Worker* w, TaskHeader* t, Lane lane) noexcept {
+  if (lane == Lane::kBack ? w->queue.push_back(t) : w->queue.push_front(t)) return;
   // Full: move half of the queue and the new task to the global queue, in one lock.
   TaskHeader* batch[LocalQueue::kCap / 2 + 1];
   std::size_t n = w->queue.pop_batch(batch, LocalQueue::kCap / 2);
@@ -488,18 +412,27 @@ void MultiThreadCore::ensure_watcher() noexcept {
 
 TaskHeader* MultiThreadCore::next_task(Worker* w) noexcept {
   if (w->tick % options_.global_queue_interval == 0) {
+    // Fairness: now and then the oldest task goes first: one from the global queue, or the front of
+    // this worker's own queue, which it otherwise serves newest first, if that task has run before
+    // (it yielded, or was woken by I/O, or gave way to others: it must not wait behind a stream of
+    // newer work). A task not started yet stays: it is the root of the largest part of a fan-out
+    // still queued, and starting it early would hold two parts of the tree in memory at once.
     TaskHeader* t;
     if (inject_->pop_batch(&t, 1)) return t;
+    if ((t = w->queue.pop_front())) {
+      if (t->started) return t;  // we own it now: nobody else reads or writes it
+      push_local(w, t, Lane::kFront);
+    }
   }
   // Woken by a timer or I/O while this worker was between tasks.
   if (TaskHeader* t = std::exchange(w->lifo, nullptr)) return t;
-  if (TaskHeader* t = w->queue.pop()) return t;
+  if (TaskHeader* t = w->queue.pop_back()) return t;
   // Local queue empty: refill from the global queue (a share of it, so others get some too).
   TaskHeader* batch[LocalQueue::kCap / 2];
   std::size_t cap = std::min<std::size_t>(LocalQueue::kCap / 2, inject_->len() / workers_.size() + 1);
   std::size_t n = inject_->pop_batch(batch, cap);
   if (n == 0) return nullptr;
-  for (std::size_t i = 1; i < n; ++i) push_local(w, batch[i]);
+  for (std::size_t i = 1; i < n; ++i) push_local(w, batch[i], Lane::kFront);  // in their order
   return batch[0];
 }
 
@@ -513,7 +446,7 @@ TaskHeader* MultiThreadCore::steal_work(Worker* w) noexcept {
     std::size_t got = victim->queue.steal(batch, LocalQueue::kCap / 2);
     if (got == 0) continue;
     counters_->steals.add(got);
-    for (std::size_t k = 1; k < got; ++k) push_local(w, batch[k]);
+    for (std::size_t k = 1; k < got; ++k) push_local(w, batch[k], Lane::kBack);
     return batch[0];
   }
   TaskHeader* t;
@@ -529,13 +462,13 @@ void MultiThreadCore::run_task(Worker* w, TaskHeader* t) noexcept {
   }
   unsigned lifo_runs = 0;
   for (;;) {
-    if (execute(t)) push_local(w, t);  // yielded: back of the queue
+    if (execute(t)) push_local(w, t, Lane::kFront);  // yielded: behind everything queued
     if (!w->lifo) return;
     if (++lifo_runs > kMaxLifoRuns) {
       // Fairness: a ping-pong pair must not monopolise the worker; the woken task waits its turn
       // in the local queue. No other worker is woken for it: that would only split the pair
       // across cores (a searching worker still finds it if this one stays busy).
-      push_local(w, w->lifo);
+      push_local(w, w->lifo, Lane::kFront);
       w->lifo = nullptr;
       return;
     }
@@ -585,7 +518,7 @@ void MultiThreadCore::park(Worker* w) noexcept {
     return;
   }
   counters_->parks.add();
-  std::vector<std::uint64_t>& tails = w->tails_seen;
+  std::vector<std::uint64_t>& marks = w->marks_seen;
   unsigned quiet_naps = 0;
   for (;;) {
     // One parked worker at a time is the watcher: while the runtime is busy it sleeps in naps of
@@ -599,7 +532,7 @@ void MultiThreadCore::park(Worker* w) noexcept {
     // notified.
     bool busy = inject_->len() > 0;
     for (std::size_t i = 0; i < workers_.size(); ++i) {
-      tails[i] = workers_[i]->queue.tail();
+      marks[i] = workers_[i]->queue.pushed();
       if (workers_[i].get() != w && workers_[i]->queue.len() > 0) busy = true;
     }
     // Quiet means nothing queued and every other worker asleep: while one runs, the watcher keeps
@@ -652,7 +585,7 @@ void MultiThreadCore::park(Worker* w) noexcept {
       if (!idle_->unpark_self(w->index)) w->searching = true;
       return;
     }
-    if (watch && someone_fell_behind(w, tails)) {
+    if (watch && someone_fell_behind(w, marks)) {
       if (!idle_->unpark_self(w->index)) {
         w->searching = true;
       } else if (idle_->to_searching()) {
@@ -663,9 +596,9 @@ void MultiThreadCore::park(Worker* w) noexcept {
   }
 }
 
-bool MultiThreadCore::someone_fell_behind(Worker* w, const std::vector<std::uint64_t>& tails) const noexcept {
+bool MultiThreadCore::someone_fell_behind(Worker* w, const std::vector<std::uint64_t>& marks) const noexcept {
   for (std::size_t i = 0; i < workers_.size(); ++i) {
-    if (workers_[i].get() != w && workers_[i]->queue.head() < tails[i]) return true;
+    if (workers_[i].get() != w && workers_[i]->queue.front_pushed_before(marks[i])) return true;
   }
   return false;
 }

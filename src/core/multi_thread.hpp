@@ -35,7 +35,9 @@ class MultiThreadCore final : public RuntimeCore {
   TaskHeader* steal_work(Worker* w) noexcept;
   TaskHeader* spin_for_work(Worker* w) noexcept;
   void run_task(Worker* w, TaskHeader* t) noexcept;
-  void push_local(Worker* w, TaskHeader* t) noexcept;
+  // kBack: runs soon (this worker serves its queue newest first); kFront: behind everything queued.
+  enum class Lane : std::uint8_t { kBack, kFront };
+  void push_local(Worker* w, TaskHeader* t, Lane lane) noexcept;
   void notify_parked() noexcept;
   void park(Worker* w) noexcept;
   void maintenance(Worker* w) noexcept;
@@ -46,8 +48,8 @@ class MultiThreadCore final : public RuntimeCore {
   // After queueing work without notifying: wakes a worker into the watcher's role if none has it
   // and one sleeps without a time limit (park()).
   void ensure_watcher() noexcept;
-  // Whether another worker still holds a task it held when `tails` was read (park()).
-  bool someone_fell_behind(Worker* w, const std::vector<std::uint64_t>& tails) const noexcept;
+  // Whether another worker's oldest queued task was already queued when `marks` was read (park()).
+  bool someone_fell_behind(Worker* w, const std::vector<std::uint64_t>& marks) const noexcept;
 
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<Idle> idle_;
