@@ -1,8 +1,8 @@
 // The multi-threaded work-stealing scheduler.
 //
 // Reading map:
-//   LocalQueue   a worker's bounded deque (work_deque.hpp): the owner runs the newest task first,
-//                other workers steal the oldest half
+//   LocalQueues  a worker's two bounded queues (work_deque.hpp): tasks it spawned or woke, served
+//                newest first; tasks waiting their turn, served oldest first. Others steal the oldest half
 //   Inject       the global queue, for tasks scheduled from outside a worker and queue overflow
 //   Idle         who is parked and who is searching; decides whom to wake (after Tokio's idle.rs)
 //   Parker       how one worker sleeps: in the driver (epoll, fires timers) or on a condvar
@@ -32,6 +32,20 @@
 namespace tether::detail {
 
 using LocalQueue = WorkDeque<TaskHeader>;
+
+// Where a worker queues a task (MultiThreadCore::push_local):
+//   kSoon    spawned or woken by a task this worker ran (displaced from the LIFO slot, or stolen
+//            from another worker's such queue): served newest first, so a fan-out unfolds
+//            depth-first (work_deque.hpp);
+//   kInTurn  yielded, woken by an I/O or timer poll, moved out of the LIFO slot for fairness, or
+//            taken from the global queue: served oldest first, after the kSoon queue, and one of
+//            them every global_queue_interval tasks, so none waits behind a stream of newer work.
+// Both are stolen from their old end; a thief tries kInTurn first (those have waited longest).
+struct LocalQueues {
+  LocalQueue soon;
+  LocalQueue in_turn;
+  std::size_t len() const noexcept { return soon.len() + in_turn.len(); }
+};
 
 // ---------------------------------------------------------------------------------------------
 // Inject: the global queue; an intrusive list under a mutex, with an atomic length for cheap
@@ -253,12 +267,12 @@ class Parker {
 // ---------------------------------------------------------------------------------------------
 struct MultiThreadCore::Worker {
   unsigned index = 0;
-  LocalQueue queue;
+  LocalQueues queues;
   TaskHeader* lifo = nullptr;  // Access: only by this worker's thread
   Parker parker;
   std::thread thread;
   std::uint32_t tick = 0;
-  std::vector<std::uint64_t> marks_seen;  // park()'s snapshot of every worker's push counter
+  std::vector<std::uint64_t> marks_seen;  // park()'s snapshot of the push counters (2 per worker)
   Atomic<bool> deep_sleep{false};         // parked with no time limit (park())
   bool searching = false;
   std::minstd_rand rng;
@@ -280,7 +294,7 @@ MultiThreadCore::MultiThreadCore(RuntimeOptions options) : RuntimeCore(std::move
   for (unsigned i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<Worker>());
     workers_.back()->index = i;
-    workers_.back()->marks_seen.resize(n);
+    workers_.back()->marks_seen.resize(2 * n);
     workers_.back()->rng.seed(i + 1);
   }
   for (auto& w : workers_) {
@@ -303,7 +317,9 @@ void MultiThreadCore::stop() noexcept {
   // Whatever is still queued is a live task that will never run now.
   for (auto& w : workers_) {
     w->lifo = nullptr;
-    while (w->queue.pop_back()) {
+    while (w->queues.soon.pop_back()) {
+    }
+    while (w->queues.in_turn.pop_back()) {
     }
   }
   inject_->clear();
@@ -328,27 +344,27 @@ void MultiThreadCore::schedule(TaskHeader* t, ScheduleHint hint) noexcept {
   // than on one worker, and 100 echo connections cost ~20k context switches a second with a p99
   // three times that of one worker.
   if (tls_in_drive) {
-    // From a poll: queued in order behind everything already queued (one poll wakes many; the LIFO
-    // slot or the back of the queue would serve the last first, and under steady load a new poll's
-    // tasks would keep overtaking the previous poll's).
-    push_local(w, t, Lane::kFront);
+    // From a poll: queued in order, in turn (one poll wakes many; the LIFO slot or the kSoon queue
+    // would serve the last first, and under steady load a new poll's tasks would keep overtaking
+    // the previous poll's).
+    push_local(w, t, Lane::kInTurn);
     tls_polled_work = true;
     return;
   }
   if (hint == ScheduleHint::kYield) {
-    push_local(w, t, Lane::kFront);
+    push_local(w, t, Lane::kInTurn);
     ensure_watcher();
     return;
   }
   // A task spawned or woken by this worker takes the LIFO slot and runs as soon as the current task
-  // suspends; the one it displaces goes to the back of the queue, which this worker also serves
-  // newest first (others steal from the front). For spawns this makes a fan-out run depth-first: a
-  // task that spawns children and awaits them runs the newest child next, while its siblings wait
-  // to be run or stolen, rather than a whole level of the tree queued at once (work_deque.hpp).
+  // suspends; the one it displaces goes to the kSoon queue, which this worker also serves newest
+  // first (others steal its oldest). For spawns this makes a fan-out run depth-first: a task that
+  // spawns children and awaits them runs the newest child next, while its siblings wait to be run
+  // or stolen, rather than a whole level of the tree queued at once (work_deque.hpp).
   TaskHeader* prev = w->lifo;
   w->lifo = t;
   if (!prev) return;  // this worker runs it next
-  push_local(w, prev, Lane::kBack);
+  push_local(w, prev, Lane::kSoon);
   if (hint == ScheduleHint::kSpawn) {
     notify_parked();
   } else {
@@ -357,10 +373,11 @@ void MultiThreadCore::schedule(TaskHeader* t, ScheduleHint hint) noexcept {
 }
 
 void MultiThreadCore::push_local(Worker* w, TaskHeader* t, Lane lane) noexcept {
-  if (lane == Lane::kBack ? w->queue.push_back(t) : w->queue.push_front(t)) return;
-  // Full: move half of the queue and the new task to the global queue, in one lock.
+  LocalQueue& q = lane == Lane::kSoon ? w->queues.soon : w->queues.in_turn;
+  if (q.push_back(t)) return;
+  // Full: move the older half of the queue and the new task to the global queue, in one lock.
   TaskHeader* batch[LocalQueue::kCap / 2 + 1];
-  std::size_t n = w->queue.pop_batch(batch, LocalQueue::kCap / 2);
+  std::size_t n = q.pop_batch(batch, LocalQueue::kCap / 2);
   batch[n++] = t;
   inject_->push_batch(batch, n);
 }
@@ -412,27 +429,24 @@ void MultiThreadCore::ensure_watcher() noexcept {
 
 TaskHeader* MultiThreadCore::next_task(Worker* w) noexcept {
   if (w->tick % options_.global_queue_interval == 0) {
-    // Fairness: now and then the oldest task goes first: one from the global queue, or the front of
-    // this worker's own queue, which it otherwise serves newest first, if that task has run before
-    // (it yielded, or was woken by I/O, or gave way to others: it must not wait behind a stream of
-    // newer work). A task not started yet stays: it is the root of the largest part of a fan-out
-    // still queued, and starting it early would hold two parts of the tree in memory at once.
+    // Fairness: now and then a task that waits its turn goes first, from the global queue or this
+    // worker's in-turn queue, so that neither waits behind a stream of newer work. Not from the
+    // kSoon queue: its oldest task is the root of the largest part of a fan-out still queued, and
+    // starting it early would hold two parts of the tree in memory at once.
     TaskHeader* t;
     if (inject_->pop_batch(&t, 1)) return t;
-    if ((t = w->queue.pop_front())) {
-      if (t->started) return t;  // we own it now: nobody else reads or writes it
-      push_local(w, t, Lane::kFront);
-    }
+    if ((t = w->queues.in_turn.pop_front())) return t;
   }
   // Woken by a timer or I/O while this worker was between tasks.
   if (TaskHeader* t = std::exchange(w->lifo, nullptr)) return t;
-  if (TaskHeader* t = w->queue.pop_back()) return t;
+  if (TaskHeader* t = w->queues.soon.pop_back()) return t;
+  if (TaskHeader* t = w->queues.in_turn.pop_front()) return t;
   // Local queue empty: refill from the global queue (a share of it, so others get some too).
   TaskHeader* batch[LocalQueue::kCap / 2];
   std::size_t cap = std::min<std::size_t>(LocalQueue::kCap / 2, inject_->len() / workers_.size() + 1);
   std::size_t n = inject_->pop_batch(batch, cap);
   if (n == 0) return nullptr;
-  for (std::size_t i = 1; i < n; ++i) push_local(w, batch[i], Lane::kFront);  // in their order
+  for (std::size_t i = 1; i < n; ++i) push_local(w, batch[i], Lane::kInTurn);  // in their order
   return batch[0];
 }
 
@@ -443,10 +457,15 @@ TaskHeader* MultiThreadCore::steal_work(Worker* w) noexcept {
   for (std::size_t i = 0; i < n; ++i) {
     Worker* victim = workers_[(start + i) % n].get();
     if (victim == w) continue;
-    std::size_t got = victim->queue.steal(batch, LocalQueue::kCap / 2);
+    Lane lane = Lane::kInTurn;
+    std::size_t got = victim->queues.in_turn.steal(batch, LocalQueue::kCap / 2);
+    if (got == 0) {
+      lane = Lane::kSoon;
+      got = victim->queues.soon.steal(batch, LocalQueue::kCap / 2);
+    }
     if (got == 0) continue;
     counters_->steals.add(got);
-    for (std::size_t k = 1; k < got; ++k) push_local(w, batch[k], Lane::kBack);
+    for (std::size_t k = 1; k < got; ++k) push_local(w, batch[k], lane);
     return batch[0];
   }
   TaskHeader* t;
@@ -462,13 +481,13 @@ void MultiThreadCore::run_task(Worker* w, TaskHeader* t) noexcept {
   }
   unsigned lifo_runs = 0;
   for (;;) {
-    if (execute(t)) push_local(w, t, Lane::kFront);  // yielded: behind everything queued
+    if (execute(t)) push_local(w, t, Lane::kInTurn);  // yielded: behind everything queued
     if (!w->lifo) return;
     if (++lifo_runs > kMaxLifoRuns) {
       // Fairness: a ping-pong pair must not monopolise the worker; the woken task waits its turn
       // in the local queue. No other worker is woken for it: that would only split the pair
       // across cores (a searching worker still finds it if this one stays busy).
-      push_local(w, w->lifo, Lane::kFront);
+      push_local(w, w->lifo, Lane::kInTurn);
       w->lifo = nullptr;
       return;
     }
@@ -494,9 +513,9 @@ TaskHeader* MultiThreadCore::spin_for_work(Worker* w) noexcept {
 }
 
 bool MultiThreadCore::has_visible_work(Worker* w) const noexcept {
-  if (w->lifo || w->queue.len() || inject_->len()) return true;
+  if (w->lifo || w->queues.len() || inject_->len()) return true;
   for (auto& other : workers_) {
-    if (other->queue.len()) return true;
+    if (other->queues.len()) return true;
   }
   return false;
 }
@@ -532,8 +551,9 @@ void MultiThreadCore::park(Worker* w) noexcept {
     // notified.
     bool busy = inject_->len() > 0;
     for (std::size_t i = 0; i < workers_.size(); ++i) {
-      marks[i] = workers_[i]->queue.pushed();
-      if (workers_[i].get() != w && workers_[i]->queue.len() > 0) busy = true;
+      marks[2 * i] = workers_[i]->queues.soon.pushed();
+      marks[2 * i + 1] = workers_[i]->queues.in_turn.pushed();
+      if (workers_[i].get() != w && workers_[i]->queues.len() > 0) busy = true;
     }
     // Quiet means nothing queued and every other worker asleep: while one runs, the watcher keeps
     // napping, so a task that blocks its worker cannot also stall I/O and timers (the watcher polls
@@ -580,7 +600,7 @@ void MultiThreadCore::park(Worker* w) noexcept {
       w->searching = true;  // chosen by worker_to_notify(), which counted us as searching
       return;
     }
-    if (w->lifo || w->queue.len() || inject_->len()) {
+    if (w->lifo || w->queues.len() || inject_->len()) {
       // Woken by the driver (timer or I/O) with work in hand.
       if (!idle_->unpark_self(w->index)) w->searching = true;
       return;
@@ -598,7 +618,11 @@ void MultiThreadCore::park(Worker* w) noexcept {
 
 bool MultiThreadCore::someone_fell_behind(Worker* w, const std::vector<std::uint64_t>& marks) const noexcept {
   for (std::size_t i = 0; i < workers_.size(); ++i) {
-    if (workers_[i].get() != w && workers_[i]->queue.front_pushed_before(marks[i])) return true;
+    if (workers_[i].get() == w) continue;
+    if (workers_[i]->queues.soon.front_pushed_before(marks[2 * i]) ||
+        workers_[i]->queues.in_turn.front_pushed_before(marks[2 * i + 1])) {
+      return true;
+    }
   }
   return false;
 }
@@ -648,7 +672,7 @@ void MultiThreadCore::wait_idle_until(std::chrono::steady_clock::time_point dead
 void MultiThreadCore::fill_metrics(std::uint64_t& global_depth, std::vector<std::uint64_t>& local_depths) const {
   global_depth = inject_->len();
   local_depths.clear();
-  for (auto& w : workers_) local_depths.push_back(w->queue.len());
+  for (auto& w : workers_) local_depths.push_back(w->queues.len());
 }
 
 }  // namespace tether::detail

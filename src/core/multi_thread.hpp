@@ -35,8 +35,8 @@ class MultiThreadCore final : public RuntimeCore {
   TaskHeader* steal_work(Worker* w) noexcept;
   TaskHeader* spin_for_work(Worker* w) noexcept;
   void run_task(Worker* w, TaskHeader* t) noexcept;
-  // kBack: runs soon (this worker serves its queue newest first); kFront: behind everything queued.
-  enum class Lane : std::uint8_t { kBack, kFront };
+  // Which of a worker's two queues a task joins (LocalQueues in multi_thread.cpp).
+  enum class Lane : std::uint8_t { kSoon, kInTurn };
   void push_local(Worker* w, TaskHeader* t, Lane lane) noexcept;
   void notify_parked() noexcept;
   void park(Worker* w) noexcept;

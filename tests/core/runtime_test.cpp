@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include <atomic>
+#include <cstdint>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -111,6 +112,75 @@ TEST(RuntimeTest, BusyYieldingTaskDoesNotStarveShortOne) {
     rt.block_on(root());
     EXPECT_TRUE(done.load());
   }
+}
+
+// A tree of tasks: each node spawns `branch` children and awaits them. `live` counts the tasks
+// spawned and not yet finished, `peak` its highest value.
+struct TreeCount {
+  std::atomic<std::int64_t> live{0};
+  std::atomic<std::int64_t> peak{0};
+};
+Task<std::uint64_t> tree(std::uint64_t leaves, std::uint64_t branch, TreeCount* count) {
+  std::uint64_t sum = 0;
+  if (leaves > 1) {
+    std::vector<JoinHandle<std::uint64_t>> children;
+    for (std::uint64_t i = 0; i < branch; ++i) {
+      std::int64_t now = count->live.fetch_add(1) + 1;
+      std::int64_t seen = count->peak.load();
+      while (now > seen && !count->peak.compare_exchange_weak(seen, now)) {
+      }
+      children.push_back(tether::spawn(tree(leaves / branch, branch, count)));
+    }
+    for (auto& c : children) sum += co_await c;
+  } else {
+    sum = 1;
+  }
+  count->live.fetch_sub(1);
+  co_return sum;
+}
+
+// Property: a fan-out unfolds depth-first. A worker runs the newest child of the task it runs next
+// and keeps its older siblings queued, so the tasks alive at once are about one path of the tree
+// and the siblings along it per worker (here 5 levels x 10 = 50), not a level of the tree (10,000).
+TEST(RuntimeTest, FanOutUnfoldsDepthFirst) {
+  Runtime rt({.workers = 2});
+  TreeCount count;
+  count.live = 1;  // the root
+  const std::uint64_t leaves = tether::test::scaled(100'000);
+  EXPECT_EQ(rt.block_on(tree(leaves, 10, &count)), leaves);
+  EXPECT_EQ(count.live.load(), 0);
+  // Each steal takes up to half of a queue and opens as many new paths: allow for a few of them.
+  EXPECT_LE(count.peak.load(), 1'000) << "peak tasks alive: the tree was run breadth-first";
+}
+
+Task<void> nothing() { co_return; }
+
+// Property: a task that waits its turn (here one that yields) is not held up by a queue of newer
+// tasks that the worker serves newest first: every global_queue_interval (31) tasks, one task in
+// turn goes first. The 99 spawned tasks wait in that queue; the yielder runs about three times
+// among them rather than after all of them.
+TEST(RuntimeTest, TaskInTurnIsNotHeldUpByNewerWork) {
+  Runtime rt({.workers = 1});
+  std::atomic<int> yields{0};
+  auto yielder = [](std::atomic<int>* yields) -> Task<void> {
+    for (int i = 0; i < 1000; ++i) {
+      co_await tether::yield_now();
+      yields->fetch_add(1);
+    }
+  };
+  int yields_meanwhile = rt.block_on([](auto yielder, std::atomic<int>* yields) -> Task<int> {
+    auto y = tether::spawn(yielder(yields));
+    co_await tether::yield_now();  // the yielder starts, and from now on waits in turn
+    const int before = yields->load();
+    std::vector<JoinHandle<void>> handles;
+    for (int i = 0; i < 100; ++i) handles.push_back(tether::spawn(nothing()));
+    co_await handles.front();  // the oldest: served last
+    const int meanwhile = yields->load() - before;
+    for (auto& h : handles) co_await h;
+    y.abort();
+    co_return meanwhile;
+  }(yielder, &yields));
+  EXPECT_GE(yields_meanwhile, 2) << "the yielding task waited behind all 100 newer tasks";
 }
 
 // Property: tasks woken together by the worker that polled their wake-up (here two timers due in the

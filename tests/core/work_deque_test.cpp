@@ -29,33 +29,21 @@ TEST(WorkDeque, OwnerPopsTheBackNewestFirst) {
   EXPECT_EQ(q.pop_front(), nullptr);
 }
 
-TEST(WorkDeque, PushFrontQueuesBehindEverything) {
-  Deque q;
-  int back = 0, first = 1, second = 2;
-  ASSERT_TRUE(q.push_back(&back));
-  ASSERT_TRUE(q.push_front(&first));
-  ASSERT_TRUE(q.push_front(&second));
-  // Served newest-at-the-back first, so the front tasks run in the order they were pushed there.
-  EXPECT_EQ(q.pop_back(), &back);
-  EXPECT_EQ(q.pop_back(), &first);
-  EXPECT_EQ(q.pop_back(), &second);
-}
-
-TEST(WorkDeque, BothEndsRefuseWhenFullAndWrapAround) {
+TEST(WorkDeque, RefusesWhenFullAndWrapsAround) {
   Deque q;
   std::vector<int> items(Deque::kCap + 1);
-  // Many rounds, so that the 16-bit indices wrap around several times at both ends.
+  // Many rounds, so that the 16-bit indices wrap around several times.
   for (int round = 0; round < 600; ++round) {
-    for (std::uint32_t i = 0; i < Deque::kCap; ++i) {
-      ASSERT_TRUE(round % 2 ? q.push_front(&items[i]) : q.push_back(&items[i]));
-    }
+    for (std::uint32_t i = 0; i < Deque::kCap; ++i) ASSERT_TRUE(q.push_back(&items[i]));
     EXPECT_FALSE(q.push_back(&items[Deque::kCap]));
-    EXPECT_FALSE(q.push_front(&items[Deque::kCap]));
     EXPECT_EQ(q.len(), Deque::kCap);
     for (std::uint32_t i = 0; i < Deque::kCap; ++i) {
-      // push_back then pop_back: newest first; push_front then pop_back: oldest first.
-      int* want = round % 2 ? &items[i] : &items[Deque::kCap - 1 - i];
-      ASSERT_EQ(q.pop_back(), want);
+      // Odd rounds serve oldest first, even rounds newest first.
+      if (round % 2) {
+        ASSERT_EQ(q.pop_front(), &items[i]);
+      } else {
+        ASSERT_EQ(q.pop_back(), &items[Deque::kCap - 1 - i]);
+      }
     }
     EXPECT_EQ(q.len(), 0u);
   }
@@ -123,8 +111,7 @@ TEST(WorkDeque, OwnerAndThievesNeverLoseOrDuplicateATask) {
     return rng;
   };
   for (std::size_t i = 0; i < n; ++i) {
-    bool pushed = next() % 4 ? q.push_back(&items[i]) : q.push_front(&items[i]);
-    if (!pushed) {
+    if (!q.push_back(&items[i])) {
       take(&items[i]);  // full: the scheduler moves such a task to the global queue
     }
     if (i == n / 2) {
