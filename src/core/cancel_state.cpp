@@ -22,14 +22,38 @@ CancelState::CancelState(CancelState* parent, bool shielded) noexcept : shielded
 }
 
 CancelState::~CancelState() {
-  if (parent_) {
+  // detached_ without the parent's lock: we hold the last reference, and the release that made it
+  // the last (acq_rel) follows detach_children()'s write.
+  if (parent_ && !detached_) {
     parent_->unlink_child(this);
     parent_->release();  // rule 3
   }
 }
 
+std::size_t CancelState::detach_dying_children(CancelState* const* children, const std::uint32_t* refs,
+                                               std::size_t n) noexcept {
+  std::uint32_t detached = 0;
+  {
+    std::lock_guard<SpinLock> g(mu_);
+    for (std::size_t i = 0; i < n; ++i) {
+      // relaxed: only the caller's references are left, and no new one can be taken (the child is
+      // reachable only through our list, under our lock); the caller's final release orders the rest.
+      if (children[i]->refs_.load(std::memory_order_relaxed) != refs[i]) continue;
+      unlink_child_locked(children[i]);
+      children[i]->detached_ = true;
+      ++detached;
+    }
+  }
+  if (detached) release(detached);  // rule 3, for all of them
+  return detached;
+}
+
 void CancelState::unlink_child(CancelState* c) noexcept {
   std::lock_guard<SpinLock> g(mu_);
+  unlink_child_locked(c);
+}
+
+void CancelState::unlink_child_locked(CancelState* c) noexcept {
   if (c->prev_sibling_) {
     c->prev_sibling_->next_sibling_ = c->next_sibling_;
   } else {

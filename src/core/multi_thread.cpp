@@ -269,6 +269,7 @@ struct MultiThreadCore::Worker {
   unsigned index = 0;
   LocalQueues queues;
   TaskHeader* lifo = nullptr;  // Access: only by this worker's thread
+  RetireBatch retired;         // Access: only by this worker's thread
   Parker parker;
   std::thread thread;
   std::uint32_t tick = 0;
@@ -481,7 +482,7 @@ void MultiThreadCore::run_task(Worker* w, TaskHeader* t) noexcept {
   }
   unsigned lifo_runs = 0;
   for (;;) {
-    if (execute(t)) push_local(w, t, Lane::kInTurn);  // yielded: behind everything queued
+    if (execute(t, &w->retired)) push_local(w, t, Lane::kInTurn);  // yielded: behind everything queued
     if (!w->lifo) return;
     if (++lifo_runs > kMaxLifoRuns) {
       // Fairness: a ping-pong pair must not monopolise the worker; the woken task waits its turn
@@ -528,6 +529,7 @@ void MultiThreadCore::maintenance(Worker*) noexcept {
 }
 
 void MultiThreadCore::park(Worker* w) noexcept {
+  flush(w->retired);  // nothing finished stays half-retired while this worker sleeps
   bool was_searching = w->searching;
   w->searching = false;
   bool last_searcher = idle_->to_parked(w->index, was_searching);
@@ -655,6 +657,7 @@ void MultiThreadCore::run(Worker* w) {
     }
     park(w);
   }
+  flush(w->retired);
   if (options_.on_worker_stop) options_.on_worker_stop(w->index);
   RuntimeCore::set_current(nullptr);
   tls_worker = nullptr;

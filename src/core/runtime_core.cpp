@@ -203,17 +203,6 @@ void RuntimeCore::on_task_spawned(TaskHeader* t) noexcept {
 }
 
 void RuntimeCore::on_task_completed(TaskHeader* t) noexcept {
-  RegistryShard& shard = registry_[t->reg_shard];
-  {
-    std::lock_guard<SpinLock> g(shard.mu);
-    if (t->reg_prev) {
-      t->reg_prev->reg_next = t->reg_next;
-    } else {
-      shard.head = t->reg_next;
-    }
-    if (t->reg_next) t->reg_next->reg_prev = t->reg_prev;
-    t->reg_prev = t->reg_next = nullptr;
-  }
   bool failed = t->failed();
   if (failed) counters_->failed.add();
   if (t->cancelled_result()) counters_->cancelled.add();
@@ -231,11 +220,61 @@ void RuntimeCore::on_task_completed(TaskHeader* t) noexcept {
   }
 }
 
+namespace {
+void unlink_locked(TaskHeader*& head, TaskHeader* t) noexcept {
+  if (t->reg_prev) {
+    t->reg_prev->reg_next = t->reg_next;
+  } else {
+    head = t->reg_next;
+  }
+  if (t->reg_next) t->reg_next->reg_prev = t->reg_prev;
+  t->reg_prev = t->reg_next = nullptr;
+}
+}  // namespace
+
+void RuntimeCore::retire_now(TaskHeader* t, std::uint32_t refs) noexcept {
+  RegistryShard& shard = registry_[t->reg_shard];
+  {
+    std::lock_guard<SpinLock> g(shard.mu);
+    unlink_locked(shard.head, t);
+  }
+  t->release(refs);
+}
+
+void RuntimeCore::retire_later(RetireBatch& batch, TaskHeader* t, std::uint32_t refs) noexcept {
+  batch.tasks[batch.size] = t;
+  batch.refs[batch.size] = refs;
+  if (++batch.size == RetireBatch::kMax) flush(batch);
+}
+
+void RuntimeCore::flush(RetireBatch& batch) noexcept {
+  // One lock per run of tasks from the same shard (a fan-out's tasks mostly share one).
+  for (std::size_t i = 0; i < batch.size;) {
+    RegistryShard& shard = registry_[batch.tasks[i]->reg_shard];
+    std::lock_guard<SpinLock> g(shard.mu);
+    for (; i < batch.size && &registry_[batch.tasks[i]->reg_shard] == &shard; ++i) {
+      unlink_locked(shard.head, batch.tasks[i]);
+    }
+  }
+  // Likewise for the cancellation tree: each run of siblings leaves its parent under one lock.
+  for (std::size_t i = 0; i < batch.size;) {
+    CancelState* parent = batch.tasks[i]->parent();
+    CancelState* run[RetireBatch::kMax];
+    std::size_t n = 0;
+    for (; i + n < batch.size && batch.tasks[i + n]->parent() == parent; ++n) run[n] = batch.tasks[i + n];
+    if (parent) parent->detach_dying_children(run, &batch.refs[i], n);
+    i += n;
+  }
+  for (std::size_t i = 0; i < batch.size; ++i) batch.tasks[i]->release(batch.refs[i]);
+  batch.size = 0;
+}
+
 std::vector<TaskHeader*> RuntimeCore::live_tasks() {
   std::vector<TaskHeader*> out;
   for (auto& shard : registry_) {
     std::lock_guard<SpinLock> g(shard.mu);
     for (TaskHeader* t = shard.head; t; t = t->reg_next) {
+      if (t->is_complete()) continue;  // finished, waiting in a RetireBatch
       t->add_ref();
       out.push_back(t);
     }
@@ -251,7 +290,7 @@ void RuntimeCore::cancel_all() {
   }
 }
 
-bool RuntimeCore::execute(TaskHeader* t) noexcept {
+bool RuntimeCore::execute(TaskHeader* t, RetireBatch* batch) noexcept {
   if (!t->begin_run()) return false;
   set_current_task(t);
   t->budget = kTaskBudget;
@@ -270,7 +309,12 @@ bool RuntimeCore::execute(TaskHeader* t) noexcept {
   counters_->polls.add();
   if (!finished) return t->end_run();
   on_task_completed(t);
-  t->release(t->complete());  // the "alive" reference, and the join cell's
+  std::uint32_t refs = t->complete();  // the "alive" reference, and the join cell's
+  if (batch) {
+    retire_later(*batch, t, refs);
+  } else {
+    retire_now(t, refs);
+  }
   return false;
 }
 
@@ -281,7 +325,7 @@ void RuntimeCore::abandon_live_tasks() noexcept {
       t->abandon();
       set_current_task(nullptr);
       on_task_completed(t);
-      t->release(t->complete());  // the "alive" reference, and the join cell's
+      retire_now(t, t->complete());  // the "alive" reference, and the join cell's
     }
     t->release();
   }

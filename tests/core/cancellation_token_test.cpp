@@ -135,6 +135,41 @@ TEST(CancellationTokenTest, TaskSpawnedUnderTokenIsCancelledByIt) {
   rt.block_on(root());
 }
 
+// Property: cancellation still reaches the children of a task that has finished (its node stays
+// in the tree while they live), also after the workers have retired the finished task in a batch.
+TEST(CancellationTokenTest, CancellingReachesTasksSpawnedByAFinishedTask) {
+  Runtime rt({.workers = 2});
+  CancellationToken t;
+  std::atomic<bool> child_cancelled{false};
+  auto child = [](std::atomic<bool>* cancelled) -> Task<void> {
+    try {
+      co_await tether::sleep(1h);
+    } catch (const tether::Cancelled&) {
+      cancelled->store(true);
+      throw;
+    }
+  };
+  auto root = [&]() -> Task<void> {
+    auto parent = tether::spawn(
+        [](auto child, std::atomic<bool>* cancelled) -> Task<void> {
+          tether::spawn_detached(child(cancelled));
+          co_return;
+        }(child, &child_cancelled),
+        {.token = &t});
+    co_await parent;
+    // More finished tasks than a retire batch holds, then a pause in which the workers park: the
+    // finished parent's retirement has certainly been flushed.
+    std::vector<tether::JoinHandle<void>> filler;
+    for (int i = 0; i < 200; ++i) filler.push_back(tether::spawn([]() -> Task<void> { co_return; }()));
+    for (auto& f : filler) co_await f;
+    co_await tether::sleep(5ms);
+    t.cancel();
+    for (int i = 0; i < 10'000 && !child_cancelled.load(); ++i) co_await tether::sleep(1ms);
+  };
+  rt.block_on(root());
+  EXPECT_TRUE(child_cancelled.load());
+}
+
 // Property: a cancelled task throws at each later suspension; cleanup in ScopeExit runs; a shielded
 // operation completes despite the cancellation.
 TEST(CancellationTokenTest, ShieldLetsCleanupFinish) {

@@ -93,6 +93,14 @@ class CancelState {
 
   CancelState* parent() const noexcept { return parent_; }
 
+  // For children about to be destroyed: unlinks each child whose reference count is exactly
+  // `refs[i]` (the caller's, which it is about to drop: nobody else holds it, so no child of its own
+  // and no cancel() walk can reach it) and drops its reference on this node; that is what its
+  // destructor would do, for all of them under one lock. Children with other holders are left to
+  // their destructors. Returns how many were detached. REQUIRES: each is a child of this node and
+  // the caller holds `refs[i]` references on it.
+  std::size_t detach_dying_children(CancelState* const* children, const std::uint32_t* refs, std::size_t n) noexcept;
+
   // Calls fn(node) for each live child while holding mu_. For diagnostics (task dumps, shutdown
   // reports) only: fn must not take locks or call back into the tree.
   template <class Fn>
@@ -112,10 +120,12 @@ class CancelState {
 
  private:
   void unlink_child(CancelState* c) noexcept;
+  void unlink_child_locked(CancelState* c) noexcept;  // REQUIRES: mu_ held
 
   // The one-byte fields first, beside mu_, so that no padding sits between them (every task
   // embeds a CancelState: its size is paid once per live task).
-  bool shielded_;  // constant after construction
+  bool shielded_;          // constant after construction
+  bool detached_ = false;  // guarded by parent_->mu_; set by detach_dying_children()
   // Atomic: rule 1
   Atomic<bool> cancelled_{false};
   // Atomic: rule 5

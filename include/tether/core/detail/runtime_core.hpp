@@ -82,6 +82,20 @@ class RuntimeCore {
   void on_task_spawned(TaskHeader* t) noexcept;
   void on_task_completed(TaskHeader* t) noexcept;
 
+  // A finished task leaves the registry and drops `refs` references (TaskHeader::complete()), now
+  // or in a batch (RetireBatch): a task finished by another thread than the one that spawned it
+  // would otherwise take that thread's registry lock once per task, the most contended line of a
+  // fan-out. Until then the header stays in the registry, complete (live_tasks() skips it).
+  struct RetireBatch {
+    static constexpr std::size_t kMax = 64;
+    TaskHeader* tasks[kMax];
+    std::uint32_t refs[kMax];
+    std::size_t size = 0;
+  };
+  void retire_now(TaskHeader* t, std::uint32_t refs) noexcept;
+  void retire_later(RetireBatch& batch, TaskHeader* t, std::uint32_t refs) noexcept;
+  void flush(RetireBatch& batch) noexcept;
+
   // Every live task (not yet complete), each with a reference the caller must release.
   std::vector<TaskHeader*> live_tasks();
   // Tasks spawned and not yet completed (a snapshot).
@@ -142,8 +156,9 @@ class RuntimeCore {
   // Called with the deadline of a new earliest timer, so a parked driver can wake up earlier.
   virtual void on_earlier_timer(std::uint64_t /*deadline_ms*/) noexcept {}
   // Runs one turn of `t` on the calling thread. Returns true if the task must be queued again (it
-  // yielded, or was woken while it was suspending).
-  bool execute(TaskHeader* t) noexcept;
+  // yielded, or was woken while it was suspending). A task that finishes is retired into `batch`
+  // (flushed by the caller before it sleeps or leaves), or at once without one.
+  bool execute(TaskHeader* t, RetireBatch* batch = nullptr) noexcept;
   // Destroys the frames of tasks that never finished. Workers must be stopped.
   void abandon_live_tasks() noexcept;
   void stop_pools() noexcept;
