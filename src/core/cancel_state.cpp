@@ -22,9 +22,9 @@ CancelState::CancelState(CancelState* parent, bool shielded) noexcept : shielded
 }
 
 CancelState::~CancelState() {
-  // detached_ without the parent's lock: we hold the last reference, and the release that made it
-  // the last (acq_rel) follows detach_children()'s write.
-  if (parent_ && !detached_) {
+  // parent_ is null here for a child that detach_dying_children() unlinked: the release that made
+  // ours the last reference (acq_rel) follows that write.
+  if (parent_) {
     parent_->unlink_child(this);
     parent_->release();  // rule 3
   }
@@ -40,7 +40,7 @@ std::size_t CancelState::detach_dying_children(CancelState* const* children, con
       // reachable only through our list, under our lock); the caller's final release orders the rest.
       if (children[i]->refs_.load(std::memory_order_relaxed) != refs[i]) continue;
       unlink_child_locked(children[i]);
-      children[i]->detached_ = true;
+      children[i]->parent_ = nullptr;
       ++detached;
     }
   }

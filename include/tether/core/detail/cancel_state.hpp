@@ -124,14 +124,14 @@ class CancelState {
 
   // The one-byte fields first, beside mu_, so that no padding sits between them (every task
   // embeds a CancelState: its size is paid once per live task).
-  bool shielded_;          // constant after construction
-  bool detached_ = false;  // guarded by parent_->mu_; set by detach_dying_children()
+  bool shielded_;  // constant after construction
   // Atomic: rule 1
   Atomic<bool> cancelled_{false};
   // Atomic: rule 5
   Atomic<bool> cancelling_{false};
   Atomic<std::uint32_t> refs_{1};
-  // Constant after construction
+  // Constant after construction, except that detach_dying_children() clears it, under the parent's
+  // mu_, for a child nobody else holds (so nobody else reads it).
   CancelState* parent_;
   // Guarded by mu_
   CancelState* first_child_ = nullptr;
