@@ -30,8 +30,8 @@ CancelState::~CancelState() {
   }
 }
 
-std::size_t CancelState::detach_dying_children(CancelState* const* children, const std::uint32_t* refs,
-                                               std::size_t n) noexcept {
+void CancelState::detach_dying_children(CancelState* const* children, const std::uint32_t* refs,
+                                        std::size_t n) noexcept {
   std::uint32_t detached = 0;
   {
     std::lock_guard<SpinLock> g(mu_);
@@ -45,7 +45,6 @@ std::size_t CancelState::detach_dying_children(CancelState* const* children, con
     }
   }
   if (detached) release(detached);  // rule 3, for all of them
-  return detached;
 }
 
 void CancelState::unlink_child(CancelState* c) noexcept {

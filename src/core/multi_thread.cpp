@@ -41,10 +41,22 @@ using LocalQueue = WorkDeque<TaskHeader>;
 //            taken from the global queue: served oldest first, after the kSoon queue, and one of
 //            them every global_queue_interval tasks, so none waits behind a stream of newer work.
 // Both are stolen from their old end; a thief tries kInTurn first (those have waited longest).
+// For park()'s watcher: a worker's push counters, read at the start of a nap.
+struct QueueMarks {
+  std::uint64_t soon = 0;
+  std::uint64_t in_turn = 0;
+};
+
 struct LocalQueues {
   LocalQueue soon;
   LocalQueue in_turn;
   std::size_t len() const noexcept { return soon.len() + in_turn.len(); }
+
+  QueueMarks marks() const noexcept { return {soon.pushed(), in_turn.pushed()}; }
+  // Whether the oldest task of either queue was already queued at `m` (it has waited since).
+  bool waited_since(const QueueMarks& m) const noexcept {
+    return soon.front_pushed_before(m.soon) || in_turn.front_pushed_before(m.in_turn);
+  }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -273,8 +285,8 @@ struct MultiThreadCore::Worker {
   Parker parker;
   std::thread thread;
   std::uint32_t tick = 0;
-  std::vector<std::uint64_t> marks_seen;  // park()'s snapshot of the push counters (2 per worker)
-  Atomic<bool> deep_sleep{false};         // parked with no time limit (park())
+  std::vector<QueueMarks> marks_seen;  // park()'s snapshot of every worker's push counters
+  Atomic<bool> deep_sleep{false};      // parked with no time limit (park())
   bool searching = false;
   std::minstd_rand rng;
 };
@@ -295,7 +307,7 @@ MultiThreadCore::MultiThreadCore(RuntimeOptions options) : RuntimeCore(std::move
   for (unsigned i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<Worker>());
     workers_.back()->index = i;
-    workers_.back()->marks_seen.resize(2 * n);
+    workers_.back()->marks_seen.resize(n);
     workers_.back()->rng.seed(i + 1);
   }
   for (auto& w : workers_) {
@@ -539,7 +551,7 @@ void MultiThreadCore::park(Worker* w) noexcept {
     return;
   }
   counters_->parks.add();
-  std::vector<std::uint64_t>& marks = w->marks_seen;
+  std::vector<QueueMarks>& marks = w->marks_seen;
   unsigned quiet_naps = 0;
   for (;;) {
     // One parked worker at a time is the watcher: while the runtime is busy it sleeps in naps of
@@ -553,8 +565,7 @@ void MultiThreadCore::park(Worker* w) noexcept {
     // notified.
     bool busy = inject_->len() > 0;
     for (std::size_t i = 0; i < workers_.size(); ++i) {
-      marks[2 * i] = workers_[i]->queues.soon.pushed();
-      marks[2 * i + 1] = workers_[i]->queues.in_turn.pushed();
+      marks[i] = workers_[i]->queues.marks();
       if (workers_[i].get() != w && workers_[i]->queues.len() > 0) busy = true;
     }
     // Quiet means nothing queued and every other worker asleep: while one runs, the watcher keeps
@@ -618,13 +629,9 @@ void MultiThreadCore::park(Worker* w) noexcept {
   }
 }
 
-bool MultiThreadCore::someone_fell_behind(Worker* w, const std::vector<std::uint64_t>& marks) const noexcept {
+bool MultiThreadCore::someone_fell_behind(Worker* w, const std::vector<QueueMarks>& marks) const noexcept {
   for (std::size_t i = 0; i < workers_.size(); ++i) {
-    if (workers_[i].get() == w) continue;
-    if (workers_[i]->queues.soon.front_pushed_before(marks[2 * i]) ||
-        workers_[i]->queues.in_turn.front_pushed_before(marks[2 * i + 1])) {
-      return true;
-    }
+    if (workers_[i].get() != w && workers_[i]->queues.waited_since(marks[i])) return true;
   }
   return false;
 }

@@ -12,6 +12,7 @@ namespace tether::detail {
 class Idle;
 class Inject;
 class Parker;
+struct QueueMarks;
 
 class MultiThreadCore final : public RuntimeCore {
  public:
@@ -49,7 +50,7 @@ class MultiThreadCore final : public RuntimeCore {
   // and one sleeps without a time limit (park()).
   void ensure_watcher() noexcept;
   // Whether another worker's oldest queued task was already queued when `marks` was read (park()).
-  bool someone_fell_behind(Worker* w, const std::vector<std::uint64_t>& marks) const noexcept;
+  bool someone_fell_behind(Worker* w, const std::vector<QueueMarks>& marks) const noexcept;
 
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<Idle> idle_;

@@ -250,11 +250,10 @@ void RuntimeCore::retire_later(RetireBatch& batch, TaskHeader* t, std::uint32_t 
 void RuntimeCore::flush(RetireBatch& batch) noexcept {
   // One lock per run of tasks from the same shard (a fan-out's tasks mostly share one).
   for (std::size_t i = 0; i < batch.size;) {
-    RegistryShard& shard = registry_[batch.tasks[i]->reg_shard];
+    const std::uint8_t index = batch.tasks[i]->reg_shard;
+    RegistryShard& shard = registry_[index];
     std::lock_guard<SpinLock> g(shard.mu);
-    for (; i < batch.size && &registry_[batch.tasks[i]->reg_shard] == &shard; ++i) {
-      unlink_locked(shard.head, batch.tasks[i]);
-    }
+    for (; i < batch.size && batch.tasks[i]->reg_shard == index; ++i) unlink_locked(shard.head, batch.tasks[i]);
   }
   // Likewise for the cancellation tree: each run of siblings leaves its parent under one lock.
   for (std::size_t i = 0; i < batch.size;) {

@@ -78,9 +78,9 @@ struct RuntimeOptions {
   // Which I/O reactor sockets and pipes use (see IoBackend).
   IoBackend io_backend = IoBackend::kEpoll;
 
-  // Scheduler tuning. Every `global_queue_interval` tasks a worker takes the oldest task first (from
-  // the global queue, else the old end of its own queue if that task has run before), and it polls
-  // timers and I/O every `event_interval` tasks even while busy (fairness against latency).
+  // Scheduler tuning. Every `global_queue_interval` tasks a worker takes a task that waits its turn
+  // first (from the global queue, else the oldest of its own yielded or I/O-woken tasks), and it
+  // polls timers and I/O every `event_interval` tasks even while busy (fairness against latency).
   unsigned global_queue_interval = 31;
   unsigned event_interval = 61;
   // How long a worker that ran out of work keeps looking before it parks (0: park at once, the

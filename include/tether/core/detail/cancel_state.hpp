@@ -97,9 +97,9 @@ class CancelState {
   // `refs[i]` (the caller's, which it is about to drop: nobody else holds it, so no child of its own
   // and no cancel() walk can reach it) and drops its reference on this node; that is what its
   // destructor would do, for all of them under one lock. Children with other holders are left to
-  // their destructors. Returns how many were detached. REQUIRES: each is a child of this node and
-  // the caller holds `refs[i]` references on it.
-  std::size_t detach_dying_children(CancelState* const* children, const std::uint32_t* refs, std::size_t n) noexcept;
+  // their destructors. REQUIRES: each is a child of this node and the caller holds `refs[i]`
+  // references on it.
+  void detach_dying_children(CancelState* const* children, const std::uint32_t* refs, std::size_t n) noexcept;
 
   // Calls fn(node) for each live child while holding mu_. For diagnostics (task dumps, shutdown
   // reports) only: fn must not take locks or call back into the tree.
