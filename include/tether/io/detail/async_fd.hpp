@@ -106,6 +106,11 @@ class AsyncFd {
   }
 
  private:
+  static constexpr std::ptrdiff_t kMustWait = -1;
+  // One attempt of the read / write syscall (registration.cpp, step 3).
+  std::ptrdiff_t try_read(void* data, std::size_t n, std::uint64_t* snap, const char* op);
+  std::ptrdiff_t try_write(const void* data, std::size_t n, std::uint64_t* snap, const char* op);
+
   int fd_ = -1;
   FdKind kind_ = FdKind::kStream;
   IoSlot* slot_ = nullptr;
