@@ -40,6 +40,10 @@ END_MARK = "<!-- END GENERATED: peer-suite -->"
 TETHER = "tether"
 PEERS = ["tokio", "go", "asio"]
 RUNTIMES = [TETHER] + PEERS
+# Floors, not peers: servers with no runtime at all (bench/peers/bare), run beside the runtimes on
+# echo so that every runtime's figure can be read against what the machine allows. Shown in the
+# table, left out of the charts.
+FLOORS = ["bare-epoll", "bare-uring"]
 
 
 # ---------------------------------------------------------------------------
@@ -129,7 +133,7 @@ WORKLOADS = [
              {"seconds": 1, "warmup_ms": 200},
              [Metric("rtt_per_s", "throughput", "k rtt/s", 1e-3, "higher", 1),
               Metric("p99_us", "p99", "us", 1.0, "lower", 0)],
-             server=True, client=loadgen_argv,
+             server=True, client=loadgen_argv, runtimes=RUNTIMES + FLOORS,
              about="TCP echo, 100 connections x 64 bytes, 5 s, shared load generator"),
     # Actors: tether's actors against CAF (Debian's libcaf-dev, bench/peers/caf); see PROTOCOL.md.
     Workload("actor-tell", "actor-tell", {"n": 1000000}, {"n": 100000}, [TIME], runtimes=[TETHER, "caf"],
@@ -342,6 +346,8 @@ BINARIES = {
     "go": os.path.join(BUILD, "go", "peer-go"),
     "asio": os.path.join(BUILD, "asio", "peer-asio"),
     "caf": os.path.join(BUILD, "caf", "peer-caf"),
+    "bare-epoll": os.path.join(BUILD, "bare", "bare-epoll"),
+    "bare-uring": os.path.join(BUILD, "bare", "bare-uring"),
 }
 
 
@@ -360,7 +366,11 @@ def build_all(runtimes, need_loadgen, build_tether_side):
                                            os.path.join(BUILD, "loadgen", "loadgen")))] if need_loadgen else []
     builders = {"tokio": build_tokio, "go": build_go,
                 "asio": lambda: build_cxx("asio", "bench/peers/asio/peer_asio.cpp", BINARIES["asio"]),
-                "caf": lambda: build_cxx("caf", "bench/peers/caf/peer_caf.cpp", BINARIES["caf"], ["-lcaf_core"])}
+                "caf": lambda: build_cxx("caf", "bench/peers/caf/peer_caf.cpp", BINARIES["caf"], ["-lcaf_core"]),
+                "bare-epoll": lambda: build_cxx("bare-epoll", "bench/peers/bare/bare_echo.cpp", BINARIES["bare-epoll"],
+                                                ["-luring"]),
+                "bare-uring": lambda: build_cxx("bare-uring", "bench/peers/bare/bare_echo.cpp", BINARIES["bare-uring"],
+                                                ["-DBARE_ECHO_URING=1", "-luring"])}
     for rt in runtimes:
         if rt in builders:
             steps.append((rt, builders[rt]))
@@ -687,7 +697,8 @@ def svg_chart(title, subtitle, groups, series, xlabel, empty_note):
 
 
 def charts(rows, runtimes):
-    peers = [rt for rt in runtimes if rt != TETHER]
+    peers = [rt for rt in runtimes if rt != TETHER and rt not in FLOORS]
+    runtimes = [rt for rt in runtimes if rt not in FLOORS]
     adv_groups, rel_groups, order = [], [], []
     by_key = {}
     for r in rows:
@@ -700,8 +711,10 @@ def charts(rows, runtimes):
         rs = by_key[key]
         m = rs[0]["metric"]
         label = "%s %s" % (key[0], m.label) if len(BY_NAME[key[0]].metrics) > 1 else key[0]
-        adv_groups.append((label, {r["runtime"]: advantage(m, r["ratio"]) for r in rs if r["runtime"] != TETHER}))
-        meds = {r["runtime"]: r["summary"]["median"] for r in rs if r["summary"] and r["summary"]["median"]}
+        adv_groups.append((label, {r["runtime"]: advantage(m, r["ratio"]) for r in rs
+                                   if r["runtime"] != TETHER and r["runtime"] not in FLOORS}))
+        meds = {r["runtime"]: r["summary"]["median"] for r in rs
+                if r["summary"] and r["summary"]["median"] and r["runtime"] not in FLOORS}
         if meds:
             best = min(meds.values()) if m.better == "lower" else max(meds.values())
             rel = {rt: (v / best if m.better == "lower" else best / v) for rt, v in meds.items()}
@@ -794,6 +807,10 @@ def write_docs(report, rows, ratio_svg, rel_svg, run_cmd):
                "`tether/peer` is the ratio of medians of the metric in that row: below 1 is better for tether when "
                "lower is better, above 1 when higher is better. Peak RSS is the largest `ru_maxrss` over the "
                "repetitions (for echo: of the server). Raw figures: [benchmarks/results.json](benchmarks/results.json).",
+               "",
+               "`bare-epoll` and `bare-uring` are not runtimes but the echo workload's floors: one thread and one "
+               "loop with no runtime at all (bench/peers/bare), on readiness and on io_uring completions. Their row "
+               "shows what the machine allows; see \"The echo ceiling\" above.",
                "",
                render_md_table(rows), ""]
     problems = report.get("problems") or []
