@@ -418,7 +418,7 @@ std::ptrdiff_t AsyncFd::try_write(const void* data, std::size_t n, std::uint64_t
   }
 }
 
-Task<std::size_t> AsyncFd::read_some(void* data, std::size_t n, Deadline deadline, const char* op) {
+Task<std::size_t> AsyncFd::read_some(void* data, std::size_t n, OpDeadline deadline, const char* op) {
   for (;;) {
     std::uint64_t snap;
     std::ptrdiff_t r = try_read(data, n, &snap, op);
@@ -426,11 +426,11 @@ Task<std::size_t> AsyncFd::read_some(void* data, std::size_t n, Deadline deadlin
       if (!consume_budget()) co_await yield_now();
       co_return static_cast<std::size_t>(r);
     }
-    if (!co_await wait(IoDir::kRead, snap, deadline)) throw TimedOut(describe(op));
+    if (!co_await wait(IoDir::kRead, snap, deadline.get())) throw TimedOut(describe(op));
   }
 }
 
-Task<std::size_t> AsyncFd::write_some(const void* data, std::size_t n, Deadline deadline, const char* op) {
+Task<std::size_t> AsyncFd::write_some(const void* data, std::size_t n, OpDeadline deadline, const char* op) {
   for (;;) {
     std::uint64_t snap;
     std::ptrdiff_t r = try_write(data, n, &snap, op);
@@ -438,20 +438,20 @@ Task<std::size_t> AsyncFd::write_some(const void* data, std::size_t n, Deadline 
       if (!consume_budget()) co_await yield_now();
       co_return static_cast<std::size_t>(r);
     }
-    if (!co_await wait(IoDir::kWrite, snap, deadline)) throw TimedOut(describe(op));
+    if (!co_await wait(IoDir::kWrite, snap, deadline.get())) throw TimedOut(describe(op));
   }
 }
 
 // read_exact and write_all loop in their own frame rather than awaiting read_some / write_some:
 // one coroutine frame per call instead of two.
-Task<void> AsyncFd::read_exact(void* data, std::size_t n, Deadline deadline, const char* op) {
+Task<void> AsyncFd::read_exact(void* data, std::size_t n, OpDeadline deadline, const char* op) {
   auto* p = static_cast<char*>(data);
   std::size_t got = 0;
   while (got < n) {
     std::uint64_t snap;
     std::ptrdiff_t r = try_read(p + got, n - got, &snap, op);
     if (r == kMustWait) {
-      if (!co_await wait(IoDir::kRead, snap, deadline)) throw TimedOut(describe(op));
+      if (!co_await wait(IoDir::kRead, snap, deadline.get())) throw TimedOut(describe(op));
       continue;
     }
     if (r == 0) {
@@ -463,14 +463,14 @@ Task<void> AsyncFd::read_exact(void* data, std::size_t n, Deadline deadline, con
   }
 }
 
-Task<void> AsyncFd::write_all(const void* data, std::size_t n, Deadline deadline, const char* op) {
+Task<void> AsyncFd::write_all(const void* data, std::size_t n, OpDeadline deadline, const char* op) {
   auto* p = static_cast<const char*>(data);
   std::size_t put = 0;
   while (put < n) {
     std::uint64_t snap;
     std::ptrdiff_t r = try_write(p + put, n - put, &snap, op);
     if (r == kMustWait) {
-      if (!co_await wait(IoDir::kWrite, snap, deadline)) throw TimedOut(describe(op));
+      if (!co_await wait(IoDir::kWrite, snap, deadline.get())) throw TimedOut(describe(op));
       continue;
     }
     put += static_cast<std::size_t>(r);

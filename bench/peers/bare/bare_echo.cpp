@@ -157,7 +157,8 @@ long serve_uring(int listener, int sig) {
     errno = -rc;
     fail("io_uring_register_buf_ring");
   }
-  for (unsigned i = 0; i < kBufs; ++i) io_uring_buf_ring_add(br, bufs[i], kBufSize, i, io_uring_buf_ring_mask(kBufs), i);
+  for (unsigned i = 0; i < kBufs; ++i)
+    io_uring_buf_ring_add(br, bufs[i], kBufSize, i, io_uring_buf_ring_mask(kBufs), i);
   io_uring_buf_ring_advance(br, kBufs);
 
   auto sqe = [&ring] {
@@ -238,9 +239,10 @@ long serve_uring(int listener, int sig) {
 
 int main(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) != "echo-server") {
-    std::printf("{\"runtime\":\"bare\",\"workload\":\"%s\",\"ok\":false,\"unsupported\":true,"
-                "\"error\":\"bare-echo only runs echo-server\"}\n",
-                argc < 2 ? "" : argv[1]);
+    std::printf(
+        "{\"runtime\":\"bare\",\"workload\":\"%s\",\"ok\":false,\"unsupported\":true,"
+        "\"error\":\"bare-echo only runs echo-server\"}\n",
+        argc < 2 ? "" : argv[1]);
     return 1;
   }
   for (int i = 2; i < argc; ++i) {

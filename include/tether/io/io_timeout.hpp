@@ -4,6 +4,8 @@
 // Every operation on a socket, pipe, file or process takes a Deadline, or uses its object's
 // IoTimeout, which by default is the runtime's RuntimeOptions::io_timeout (30 s). An object that
 // may genuinely wait forever says so by name: `stream.set_timeout(IoTimeout::never())`.
+// A socket or pipe read or write turns its IoTimeout into a deadline when it first has to wait
+// (one that completes at once never reads the clock); later waits of the same call share it.
 //
 //   IoTimeout   runtime_default(), after(d), never(); deadline()
 //
@@ -21,7 +23,7 @@ namespace tether::io {
 
 class IoTimeout {
  public:
-  // The runtime's io_timeout, read when each operation starts.
+  // The runtime's io_timeout, read when each operation starts (see above).
   static IoTimeout runtime_default() noexcept { return IoTimeout(Kind::kRuntime, {}); }
   template <class Rep, class Period>
   static IoTimeout after(std::chrono::duration<Rep, Period> d) noexcept {

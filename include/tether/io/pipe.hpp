@@ -38,7 +38,9 @@ class PipeReader {
   [[nodiscard]] Task<std::size_t> read(MutableBuffer buf, Deadline deadline) {
     return io_.read_some(buf.data, buf.size, deadline, "read");
   }
-  [[nodiscard]] Task<std::size_t> read(MutableBuffer buf) { return read(buf, timeout_.deadline()); }
+  [[nodiscard]] Task<std::size_t> read(MutableBuffer buf) {
+    return io_.read_some(buf.data, buf.size, timeout_, "read");
+  }
   // Throws io::Error kUnexpectedEof if the pipe ends first.
   // Cancellation: Not cancel-safe: bytes already read are lost; use read().
   [[nodiscard]] Task<void> read_exact(MutableBuffer buf, Deadline deadline) {
@@ -66,12 +68,14 @@ class PipeWriter {
   [[nodiscard]] Task<std::size_t> write(ConstBuffer buf, Deadline deadline) {
     return io_.write_some(buf.data, buf.size, deadline, "write");
   }
-  [[nodiscard]] Task<std::size_t> write(ConstBuffer buf) { return write(buf, timeout_.deadline()); }
+  [[nodiscard]] Task<std::size_t> write(ConstBuffer buf) {
+    return io_.write_some(buf.data, buf.size, timeout_, "write");
+  }
   // Cancellation: Not cancel-safe: a prefix may have been written; use write().
   [[nodiscard]] Task<void> write_all(ConstBuffer buf, Deadline deadline) {
     return io_.write_all(buf.data, buf.size, deadline, "write");
   }
-  [[nodiscard]] Task<void> write_all(ConstBuffer buf) { return write_all(buf, timeout_.deadline()); }
+  [[nodiscard]] Task<void> write_all(ConstBuffer buf) { return io_.write_all(buf.data, buf.size, timeout_, "write"); }
 
   void set_timeout(IoTimeout t) noexcept { timeout_ = t; }
   int native_handle() const noexcept { return io_.fd(); }

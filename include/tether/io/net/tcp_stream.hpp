@@ -56,7 +56,9 @@ class StreamSocket {
   [[nodiscard]] Task<std::size_t> read(MutableBuffer buf, Deadline deadline) {
     return io_.read_some(buf.data, buf.size, deadline, "read");
   }
-  [[nodiscard]] Task<std::size_t> read(MutableBuffer buf) { return read(buf, timeout_.deadline()); }
+  [[nodiscard]] Task<std::size_t> read(MutableBuffer buf) {
+    return io_.read_some(buf.data, buf.size, timeout_, "read");
+  }
 
   // read_exact()
   //
@@ -66,7 +68,9 @@ class StreamSocket {
   [[nodiscard]] Task<void> read_exact(MutableBuffer buf, Deadline deadline) {
     return io_.read_exact(buf.data, buf.size, deadline, "read");
   }
-  [[nodiscard]] Task<void> read_exact(MutableBuffer buf) { return read_exact(buf, timeout_.deadline()); }
+  [[nodiscard]] Task<void> read_exact(MutableBuffer buf) {
+    return io_.read_exact(buf.data, buf.size, timeout_, "read");
+  }
 
   // write()
   //
@@ -77,7 +81,9 @@ class StreamSocket {
   [[nodiscard]] Task<std::size_t> write(ConstBuffer buf, Deadline deadline) {
     return io_.write_some(buf.data, buf.size, deadline, "write");
   }
-  [[nodiscard]] Task<std::size_t> write(ConstBuffer buf) { return write(buf, timeout_.deadline()); }
+  [[nodiscard]] Task<std::size_t> write(ConstBuffer buf) {
+    return io_.write_some(buf.data, buf.size, timeout_, "write");
+  }
 
   // write_all()
   //
@@ -86,7 +92,7 @@ class StreamSocket {
   [[nodiscard]] Task<void> write_all(ConstBuffer buf, Deadline deadline) {
     return io_.write_all(buf.data, buf.size, deadline, "write");
   }
-  [[nodiscard]] Task<void> write_all(ConstBuffer buf) { return write_all(buf, timeout_.deadline()); }
+  [[nodiscard]] Task<void> write_all(ConstBuffer buf) { return io_.write_all(buf.data, buf.size, timeout_, "write"); }
 
   // Half-closes one or both directions (the peer reads end of stream after kWrite).
   void shutdown(Shutdown how = Shutdown::kWrite);
