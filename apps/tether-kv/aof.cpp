@@ -61,7 +61,8 @@ AofLoadResult AofReplayer::finish() {
   return result_;
 }
 
-AofLoadResult load_aof_file(const std::string& path, Keyspace& keyspace, Millis now, bool truncate_torn_tail) {
+AofLoadResult load_aof_file(const std::string& path, Keyspace& keyspace, Millis now, bool truncate_torn_tail,
+                            const std::function<bool()>& stop_requested) {
   AofReplayer replayer(keyspace, now);
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) {
@@ -73,6 +74,11 @@ AofLoadResult load_aof_file(const std::string& path, Keyspace& keyspace, Millis 
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(f, &std::fclose);
   std::string chunk(256 * 1024, '\0');
   for (;;) {
+    if (stop_requested && stop_requested()) {
+      AofLoadResult r = replayer.finish();
+      r.interrupted = true;
+      return r;
+    }
     const std::size_t n = std::fread(chunk.data(), 1, chunk.size(), f);
     if (n > 0 && !replayer.feed({chunk.data(), n})) break;
     if (n < chunk.size()) {

@@ -41,6 +41,7 @@ struct AofLoadResult {
   std::uint64_t valid_bytes = 0;      // length of the well-formed prefix (truncate the file here)
   std::uint64_t truncated_bytes = 0;  // bytes of an incomplete final record that were dropped
   std::string error;                  // empty on success; else what is corrupt and where
+  bool interrupted = false;           // stopped early on request; the file was left as it was
 
   [[nodiscard]] bool ok() const noexcept { return error.empty(); }
 };
@@ -74,9 +75,12 @@ class AofReplayer {
 
 // Replays the AOF at `path` into `keyspace` with blocking reads. A missing file is an empty log.
 // With `truncate_torn_tail`, a dropped incomplete tail is also cut off the file, so that records
-// appended later follow the last complete one. Call from the blocking pool.
+// appended later follow the last complete one. `stop_requested`, if given, is asked before each
+// 256 KB chunk: when it says yes the replay ends with `interrupted` set and the file untouched.
+// Call from the blocking pool.
 [[nodiscard]] AofLoadResult load_aof_file(const std::string& path, Keyspace& keyspace, Millis now,
-                                          bool truncate_torn_tail = true);
+                                          bool truncate_torn_tail = true,
+                                          const std::function<bool()>& stop_requested = {});
 
 // Compaction: appends to `out` one `SET key value` record per live key of `shard`, with
 // `PXAT <ms>` for keys that have a TTL; keys already expired at `now` are left out. When `out`

@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
 
   ServerStats stats;
   Keyspace keyspace({.shards = config.shards});
+  hold_stop_signals();  // until run_server listens: a SIGTERM during the replay ends it cleanly
   if (config.appendonly) {
     std::error_code ec;
     std::filesystem::create_directories(config.dir, ec);
@@ -47,7 +48,14 @@ int main(int argc, char** argv) {
     }
     const std::string path = config.dir + "/appendonly.aof";
     std::filesystem::remove(path + ".rewrite", ec);  // an interrupted compaction's leftovers
-    AofLoadResult r = load_aof_file(path, keyspace, unix_millis(), /*truncate_torn_tail=*/true);
+    log_line('*', "Loading the append only file " + path);
+    AofLoadResult r = load_aof_file(path, keyspace, unix_millis(), /*truncate_torn_tail=*/true,
+                                    [] { return stop_signal_before_serving() != 0; });
+    if (r.interrupted) {
+      log_line('#', std::string("Received ") + (stop_signal_before_serving() == SIGINT ? "SIGINT" : "SIGTERM") +
+                        " while loading the append only file: exiting before serving (the file is unchanged)");
+      return 0;
+    }
     if (!r.ok()) {
       log_line('#', "Bad file format reading the append only file " + path + ": " + r.error);
       return 1;

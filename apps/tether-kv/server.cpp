@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -271,6 +272,11 @@ Task<void> metrics_loop(ServerContext& ctx, observe::MetricsServer server, const
       [stats, runtime, reg] { return observe::prometheus_text(*runtime, *reg) + kv_metrics_text(*stats); });
 }
 
+std::atomic<int> g_stop_before_serving{0};  // written by a signal handler: lock-free, see below
+static_assert(std::atomic<int>::is_always_lock_free);
+
+void record_stop_signal(int sig) { g_stop_before_serving.store(sig, std::memory_order_relaxed); }
+
 // A second SIGINT/SIGTERM during the graceful shutdown: exit at once, as Redis does.
 Task<void> exit_on_second_signal(io::Signals signals) {
   int sig = co_await signals.recv(Deadline::never());
@@ -281,8 +287,25 @@ Task<void> exit_on_second_signal(io::Signals signals) {
 
 }  // namespace
 
+void hold_stop_signals() {
+  struct sigaction sa {};
+  sa.sa_handler = &record_stop_signal;
+  ::sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+}
+
+int stop_signal_before_serving() noexcept { return g_stop_before_serving.load(std::memory_order_relaxed); }
+
 Task<int> run_server(const ServerConfig& config, Runtime& runtime, ServerStats& stats, Keyspace& keyspace) {
   io::Signals signals{SIGINT, SIGTERM};
+  // A signal after main's replay but before the line above went to hold_stop_signals()'s handler.
+  if (int sig = stop_signal_before_serving()) {
+    log_line('#', std::string("Received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+                      " during startup: exiting before serving");
+    co_return 0;
+  }
 
   std::vector<std::unique_ptr<sync::Mutex<ShardCell>>> shards;
   shards.reserve(keyspace.shard_count());

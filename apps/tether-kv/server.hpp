@@ -170,6 +170,13 @@ struct ServerContext {
 // Unix time in milliseconds (what the keyspace calls "now").
 Millis unix_millis() noexcept;
 
+// Startup, until run_server listens for signals: hold_stop_signals() makes SIGINT and SIGTERM
+// recorded rather than fatal, so that one arriving during the AOF replay ends the process cleanly
+// (exit 0, the log untouched) instead of killing it mid-read. stop_signal_before_serving() is the
+// signal recorded, or 0; run_server() checks it once it listens itself, so none is lost between.
+void hold_stop_signals();
+int stop_signal_before_serving() noexcept;
+
 // The server, from a replayed keyspace to a graceful exit. Returns the process exit code.
 Task<int> run_server(const ServerConfig& config, Runtime& runtime, ServerStats& stats, Keyspace& keyspace);
 

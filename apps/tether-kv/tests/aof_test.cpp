@@ -240,5 +240,55 @@ TEST(AofTest, LoadFileTruncatesTornTail) {
   EXPECT_EQ(missing.records, 0u);
 }
 
+// Property: a replay asked to stop ends between chunks with `interrupted`, applies only whole
+// chunks read before the request, and leaves the file exactly as it was, torn tail included (the
+// next start replays it all and cuts the tail then).
+TEST(AofTest, LoadFileStopsWhenAskedAndLeavesTheFileAlone) {
+  char path_template[] = "/tmp/tether_kv_aof_XXXXXX";
+  const int fd = mkstemp(path_template);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  const std::string path = path_template;
+
+  std::string log;
+  Keyspace live;
+  std::vector<std::vector<std::string>> sets;
+  for (int i = 0; i < 20'000; ++i) sets.push_back({"SET", "key:" + std::to_string(i), std::string(40, 'v')});
+  run_all(live, kT0, log, sets);
+  ASSERT_GT(log.size(), 2u * 256 * 1024);  // several chunks
+  const std::string torn = "*3\r\n$3\r\nSET\r\n$1\r\nc";
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << log << torn;
+  }
+  const std::size_t file_size = log.size() + torn.size();
+
+  Keyspace none;
+  const AofLoadResult at_once = load_aof_file(path, none, kT0, true, [] { return true; });
+  EXPECT_TRUE(at_once.interrupted);
+  EXPECT_EQ(at_once.records, 0u);
+  EXPECT_EQ(none.size(), 0u);
+
+  Keyspace some;
+  int asked = 0;
+  const AofLoadResult after_one = load_aof_file(path, some, kT0, true, [&asked] { return ++asked > 1; });
+  EXPECT_TRUE(after_one.interrupted);
+  EXPECT_GT(after_one.records, 0u);
+  EXPECT_LT(after_one.records, sets.size());
+  EXPECT_EQ(some.size(), after_one.records);
+  {
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
+    EXPECT_EQ(static_cast<std::size_t>(in.tellg()), file_size);  // not truncated
+  }
+
+  Keyspace all;
+  const AofLoadResult whole = load_aof_file(path, all, kT0, true, [] { return false; });
+  ASSERT_TRUE(whole.ok()) << whole.error;
+  EXPECT_FALSE(whole.interrupted);
+  EXPECT_EQ(whole.records, sets.size());
+  EXPECT_EQ(whole.truncated_bytes, torn.size());
+  std::remove(path.c_str());
+}
+
 }  // namespace
 }  // namespace tether::kv

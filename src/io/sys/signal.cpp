@@ -78,8 +78,13 @@ void drain(int fd) {
 }  // namespace
 
 Signals::Signals(std::initializer_list<int> signos) : signos_(signos) {
+  // The counts first, the handlers second: a signal in between is then counted as new. (The other
+  // order swallowed it: counted by our handler into the baseline, never reported.)
+  for (int s : signos_) {
+    if (s <= 0 || s >= kMaxSignal) throw Error(EINVAL, "listen for signal " + std::to_string(s));
+    seen_.push_back(g_count[s].load(std::memory_order_acquire));
+  }
   ensure_pipe_and_handlers(signos);
-  for (int s : signos_) seen_.push_back(g_count[s].load(std::memory_order_acquire));
   int fd = ::fcntl(g_pipe_read.load(std::memory_order_relaxed), F_DUPFD_CLOEXEC, 0);
   if (fd < 0) throw Error(errno, "dup signal pipe");
   io_ = ::tether::detail::AsyncFd(fd, ::tether::detail::FdKind::kSignal, "signal");
@@ -119,9 +124,10 @@ struct ShutdownOnSignal::State {
 };
 
 ShutdownOnSignal::ShutdownOnSignal(Runtime& rt, ShutdownOnSignalOptions options) : state_(new State{&rt, options}) {
-  ensure_pipe_and_handlers({SIGINT, SIGTERM});
+  // The counts before the handlers, as in Signals::Signals().
   state_->seen[0] = g_count[SIGINT].load(std::memory_order_acquire);
   state_->seen[1] = g_count[SIGTERM].load(std::memory_order_acquire);
+  ensure_pipe_and_handlers({SIGINT, SIGTERM});
   state_->stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   state_->watch_fd = ::fcntl(g_pipe_read.load(std::memory_order_relaxed), F_DUPFD_CLOEXEC, 0);
   if (state_->stop_fd < 0 || state_->watch_fd < 0) throw Error(errno, "ShutdownOnSignal");
