@@ -14,8 +14,10 @@
 //     start a new registration generation, then Driver::add() the fd once (edge-triggered read,
 //     write and hang-up readiness; epoll or an io_uring multishot poll) with the slot as source.
 //  2. Dispatch (on_events, on the thread holding the driver): under mu_, for each direction the
-//     event covers, bump the tick, set ready (and closed on a hang-up), and take waiter_[d]; after unlocking, claim and
-//     wake the taken waiters (waiter.hpp rule 1: a cancelled or timed-out waiter refuses).
+//     event covers, bump the tick, set ready (and closed on a hang-up), take waiter_[d] and claim it
+//     (waiter.hpp rule 1: a cancelled or timed-out waiter refuses); after unlocking, wake the
+//     claimed ones. The claim must not leave mu_: a waiter claimed by its timer or a canceller is
+//     resumed, unpublishes itself under mu_ (step 5) and is gone once mu_ is released.
 //  3. Operate: snapshot the word; if ready or closed, try the syscall; on EAGAIN, clear_ready()
 //     stores snapshot & ~(ready|closed) if the word still equals the snapshot (else an event came
 //     meanwhile, and no edge is lost). EAGAIN is authoritative: a `closed` bit it contradicts came
@@ -90,11 +92,15 @@ class IoSlot final : public EventSource {
         std::uint64_t w = word_[d].load(std::memory_order_relaxed);  // relaxed: writers hold mu_
         // release: pairs with the acquire in AsyncFd::snapshot().
         word_[d].store(((((w >> kTickShift) + 1) << kTickShift) | (w & kClosed) | bits[d]), std::memory_order_release);
-        wake[d] = std::exchange(waiter_[d], nullptr);
+        // Claimed under mu_: a waiter that its timer or a canceller claimed first is resumed, takes
+        // mu_ to unpublish itself and is destroyed, so after unlocking only a waiter claimed here
+        // (kept alive until it is woken) may be touched.
+        Waiter* waiting = std::exchange(waiter_[d], nullptr);
+        if (waiting && waiting->claim_notify()) wake[d] = waiting;
       }
     }
     for (Waiter* w : wake) {
-      if (w && w->claim_notify()) w->wake();
+      if (w) w->wake();
     }
   }
 

@@ -3,11 +3,16 @@
 // OneShotEvent: set once by anyone, awaited by one task. The word holds null (not set, nobody
 // waits), a waiter (one task waits), or kSet.
 //  1. wait: CAS null -> &waiter publishes the waiter; finding kSet completes at once.
-//  2. set: exchange(kSet); a waiter found there is claimed and woken.
-//  3. A cancelled wait takes its waiter back by CAS &waiter -> null; if that fails, set() has it.
+//  2. set: exchange(kBusy); a waiter found there is claimed; then store kSet; then wake the waiter
+//     if the claim won. kBusy counts as set for everyone else.
+//  3. A cancelled wait takes its waiter back by CAS &waiter -> null. If that fails, set() has it and
+//     may still be claiming it (a canceller claimed first, so the task already runs): the awaiter
+//     waits while the word is kBusy before it may be destroyed. Without that, set() would claim a
+//     waiter whose frame was already freed.
 #pragma once
 
 #include <coroutine>
+#include <thread>
 
 #include "tether/core/detail/task_header.hpp"
 #include "tether/core/error.hpp"
@@ -18,10 +23,17 @@ class OneShotEvent {
  public:
   void set() noexcept {
     // acq_rel: release publishes what the setter wrote before; acquire sees the waiter's fields.
-    Waiter* w = word_.exchange(set_marker(), std::memory_order_acq_rel);
-    if (w && w != set_marker() && w->claim_notify()) w->wake();
+    Waiter* w = word_.exchange(busy_marker(), std::memory_order_acq_rel);
+    if (w == busy_marker()) return;  // a concurrent set() finishes the job (set is meant to happen once)
+    bool won = w && w != set_marker() && w->claim_notify();
+    // release: the claim is done; a waiter that lost it may be destroyed from here on (rule 3).
+    word_.store(set_marker(), std::memory_order_release);
+    if (won) w->wake();  // a claimed waiter stays alive until it is woken
   }
-  bool is_set() const noexcept { return word_.load(std::memory_order_acquire) == set_marker(); }
+  bool is_set() const noexcept {
+    Waiter* w = word_.load(std::memory_order_acquire);
+    return w == set_marker() || w == busy_marker();
+  }
 
   class Awaiter {
    public:
@@ -54,7 +66,9 @@ class OneShotEvent {
       if (!published_) return;
       published_ = false;
       Waiter* expected = &waiter_;
-      e_.word_.compare_exchange_strong(expected, nullptr, std::memory_order_acq_rel);  // rule 3
+      if (e_.word_.compare_exchange_strong(expected, nullptr, std::memory_order_acq_rel)) return;  // rule 3
+      // set() took the waiter; wait until it is done claiming (a few instructions).
+      while (e_.word_.load(std::memory_order_acquire) == busy_marker()) std::this_thread::yield();
     }
     OneShotEvent& e_;
     Waiter waiter_;
@@ -64,6 +78,7 @@ class OneShotEvent {
 
  private:
   static Waiter* set_marker() noexcept { return reinterpret_cast<Waiter*>(alignof(Waiter)); }
+  static Waiter* busy_marker() noexcept { return reinterpret_cast<Waiter*>(2 * alignof(Waiter)); }
   Atomic<Waiter*> word_{nullptr};
 };
 
