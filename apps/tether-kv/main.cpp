@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
     AofLoadResult r = load_aof_file(path, keyspace, unix_millis(), /*truncate_torn_tail=*/true,
                                     [] { return stop_signal_before_serving() != 0; });
     if (r.interrupted) {
-      log_line('#', std::string("Received ") + (stop_signal_before_serving() == SIGINT ? "SIGINT" : "SIGTERM") +
+      log_line('#', std::string("Received ") + stop_signal_name(stop_signal_before_serving()) +
                         " while loading the append only file: exiting before serving (the file is unchanged)");
       return 0;
     }

@@ -280,8 +280,8 @@ void record_stop_signal(int sig) { g_stop_before_serving.store(sig, std::memory_
 // A second SIGINT/SIGTERM during the graceful shutdown: exit at once, as Redis does.
 Task<void> exit_on_second_signal(io::Signals signals) {
   int sig = co_await signals.recv(Deadline::never());
-  log_line('#', std::string("Received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
-                    " again: exiting now without finishing the shutdown");
+  log_line('#',
+           std::string("Received ") + stop_signal_name(sig) + " again: exiting now without finishing the shutdown");
   std::_Exit(130);
 }
 
@@ -298,12 +298,13 @@ void hold_stop_signals() {
 
 int stop_signal_before_serving() noexcept { return g_stop_before_serving.load(std::memory_order_relaxed); }
 
+const char* stop_signal_name(int sig) noexcept { return sig == SIGINT ? "SIGINT" : "SIGTERM"; }
+
 Task<int> run_server(const ServerConfig& config, Runtime& runtime, ServerStats& stats, Keyspace& keyspace) {
   io::Signals signals{SIGINT, SIGTERM};
   // A signal after main's replay but before the line above went to hold_stop_signals()'s handler.
   if (int sig = stop_signal_before_serving()) {
-    log_line('#', std::string("Received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
-                      " during startup: exiting before serving");
+    log_line('#', std::string("Received ") + stop_signal_name(sig) + " during startup: exiting before serving");
     co_return 0;
   }
 
@@ -367,7 +368,7 @@ Task<int> run_server(const ServerConfig& config, Runtime& runtime, ServerStats& 
   int sig = co_await signals.recv(Deadline::never());
   const auto shutdown_started = std::chrono::steady_clock::now();
   const auto grace_deadline = Deadline::after(config.shutdown_grace);
-  log_line('#', std::string("Received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + " scheduling shutdown...");
+  log_line('#', std::string("Received ") + stop_signal_name(sig) + " scheduling shutdown...");
   spawn(exit_on_second_signal(std::move(signals)), {.name = "second signal"})
       .detach();  // until exit: a second signal ends the process even if shutdown hangs
 

@@ -176,6 +176,8 @@ Millis unix_millis() noexcept;
 // signal recorded, or 0; run_server() checks it once it listens itself, so none is lost between.
 void hold_stop_signals();
 int stop_signal_before_serving() noexcept;
+// "SIGINT" or "SIGTERM", for the log lines about them.
+const char* stop_signal_name(int sig) noexcept;
 
 // The server, from a replayed keyspace to a graceful exit. Returns the process exit code.
 Task<int> run_server(const ServerConfig& config, Runtime& runtime, ServerStats& stats, Keyspace& keyspace);

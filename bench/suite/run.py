@@ -697,8 +697,9 @@ def svg_chart(title, subtitle, groups, series, xlabel, empty_note):
 
 
 def charts(rows, runtimes):
-    peers = [rt for rt in runtimes if rt != TETHER and rt not in FLOORS]
     runtimes = [rt for rt in runtimes if rt not in FLOORS]
+    rows = [r for r in rows if r["runtime"] not in FLOORS]
+    peers = [rt for rt in runtimes if rt != TETHER]
     adv_groups, rel_groups, order = [], [], []
     by_key = {}
     for r in rows:
@@ -711,10 +712,8 @@ def charts(rows, runtimes):
         rs = by_key[key]
         m = rs[0]["metric"]
         label = "%s %s" % (key[0], m.label) if len(BY_NAME[key[0]].metrics) > 1 else key[0]
-        adv_groups.append((label, {r["runtime"]: advantage(m, r["ratio"]) for r in rs
-                                   if r["runtime"] != TETHER and r["runtime"] not in FLOORS}))
-        meds = {r["runtime"]: r["summary"]["median"] for r in rs
-                if r["summary"] and r["summary"]["median"] and r["runtime"] not in FLOORS}
+        adv_groups.append((label, {r["runtime"]: advantage(m, r["ratio"]) for r in rs if r["runtime"] != TETHER}))
+        meds = {r["runtime"]: r["summary"]["median"] for r in rs if r["summary"] and r["summary"]["median"]}
         if meds:
             best = min(meds.values()) if m.better == "lower" else max(meds.values())
             rel = {rt: (v / best if m.better == "lower" else best / v) for rt, v in meds.items()}

@@ -385,101 +385,61 @@ ssize_t socket_send(int fd, const void* data, std::size_t n) noexcept {
 
 }  // namespace
 
-// One attempt (step 3): the syscall, if the word says ready and this task may consume. Returns the
-// bytes moved, or kMustWait with *snap the word to wait on; throws io::Error.
-std::ptrdiff_t AsyncFd::try_read(void* data, std::size_t n, std::uint64_t* snap, const char* op) {
-  bool socket = kind_ != FdKind::kPipe && kind_ != FdKind::kSignal;
+// One attempt (step 3): the syscall, if the word says ready (and, for a read, this task may
+// consume). Returns the bytes moved, or kMustWait with *snap the word to wait on; throws io::Error.
+// `data` is only read from when `dir` is kWrite.
+std::ptrdiff_t AsyncFd::try_io(IoDir dir, void* data, std::size_t n, std::uint64_t* snap, const char* op) {
+  const bool read = dir == IoDir::kRead;
+  const bool socket = kind_ != FdKind::kPipe && kind_ != FdKind::kSignal;
   for (;;) {
-    *snap = snapshot(IoDir::kRead);
-    if (!is_ready(*snap) || !may_consume()) return kMustWait;  // waiter.hpp rule 4: never consume in a losing branch
-    ssize_t r = socket ? socket_recv(fd_, data, n) : ::read(fd_, data, n);
+    *snap = snapshot(dir);
+    // waiter.hpp rule 4: a read never consumes in a losing select branch.
+    if (!is_ready(*snap) || (read && !may_consume())) return kMustWait;
+    ssize_t r = read ? (socket ? socket_recv(fd_, data, n) : ::read(fd_, data, n))
+                     : (socket ? socket_send(fd_, data, n) : ::write(fd_, data, n));
     if (r >= 0) {
-      // A short read drained a byte stream: the next read waits for an event instead of trying.
-      // (Not for datagrams: a short datagram says nothing about the ones queued behind it.)
-      if (static_cast<std::size_t>(r) < n && r > 0 && kind_ != FdKind::kDatagram)
-        clear_ready(IoDir::kRead, *snap, false);
+      // Short: a read drained the byte stream, or a write filled the buffer; the next attempt
+      // waits for an event instead of trying. (Not for datagram reads: a short datagram says
+      // nothing about the ones queued behind it.)
+      if (static_cast<std::size_t>(r) < n && (!read || (r > 0 && kind_ != FdKind::kDatagram)))
+        clear_ready(dir, *snap, false);
       return r;
     }
     int e = errno;
     if (e == EINTR) continue;
     if (!would_block(e)) throw io::Error(e, describe(op));
-    clear_ready(IoDir::kRead, *snap);
+    clear_ready(dir, *snap);
   }
 }
 
-std::ptrdiff_t AsyncFd::try_write(const void* data, std::size_t n, std::uint64_t* snap, const char* op) {
-  bool socket = kind_ != FdKind::kPipe && kind_ != FdKind::kSignal;
-  for (;;) {
-    *snap = snapshot(IoDir::kWrite);
-    if (!is_ready(*snap)) return kMustWait;
-    ssize_t r = socket ? socket_send(fd_, data, n) : ::write(fd_, data, n);
-    if (r >= 0) {
-      if (static_cast<std::size_t>(r) < n) clear_ready(IoDir::kWrite, *snap, false);  // the buffer is full
-      return r;
-    }
-    int e = errno;
-    if (e == EINTR) continue;
-    if (!would_block(e)) throw io::Error(e, describe(op));
-    clear_ready(IoDir::kWrite, *snap);
-  }
-}
-
-Task<std::size_t> AsyncFd::read_some(void* data, std::size_t n, OpDeadline deadline, const char* op) {
+Task<std::size_t> AsyncFd::transfer_some(IoDir dir, void* data, std::size_t n, OpDeadline deadline, const char* op) {
   for (;;) {
     std::uint64_t snap;
-    std::ptrdiff_t r = try_read(data, n, &snap, op);
+    std::ptrdiff_t r = try_io(dir, data, n, &snap, op);
     if (r != kMustWait) {
       if (!consume_budget()) co_await yield_now();
       co_return static_cast<std::size_t>(r);
     }
-    if (!co_await wait(IoDir::kRead, snap, deadline.get())) throw TimedOut(describe(op));
+    if (!co_await wait(dir, snap, deadline.get())) throw TimedOut(describe(op));
   }
 }
 
-Task<std::size_t> AsyncFd::write_some(const void* data, std::size_t n, OpDeadline deadline, const char* op) {
-  for (;;) {
-    std::uint64_t snap;
-    std::ptrdiff_t r = try_write(data, n, &snap, op);
-    if (r != kMustWait) {
-      if (!consume_budget()) co_await yield_now();
-      co_return static_cast<std::size_t>(r);
-    }
-    if (!co_await wait(IoDir::kWrite, snap, deadline.get())) throw TimedOut(describe(op));
-  }
-}
-
-// read_exact and write_all loop in their own frame rather than awaiting read_some / write_some:
-// one coroutine frame per call instead of two.
-Task<void> AsyncFd::read_exact(void* data, std::size_t n, OpDeadline deadline, const char* op) {
+// Loops in its own frame rather than awaiting transfer_some(): one coroutine frame per call, not two.
+Task<void> AsyncFd::transfer_all(IoDir dir, void* data, std::size_t n, OpDeadline deadline, const char* op) {
   auto* p = static_cast<char*>(data);
-  std::size_t got = 0;
-  while (got < n) {
+  std::size_t done = 0;
+  while (done < n) {
     std::uint64_t snap;
-    std::ptrdiff_t r = try_read(p + got, n - got, &snap, op);
+    std::ptrdiff_t r = try_io(dir, p + done, n - done, &snap, op);
     if (r == kMustWait) {
-      if (!co_await wait(IoDir::kRead, snap, deadline.get())) throw TimedOut(describe(op));
+      if (!co_await wait(dir, snap, deadline.get())) throw TimedOut(describe(op));
       continue;
     }
-    if (r == 0) {
+    if (r == 0 && dir == IoDir::kRead) {
       throw io::Error(io::ErrorKind::kUnexpectedEof, describe(op),
-                      "end of stream after " + std::to_string(got) + " of " + std::to_string(n) + " bytes");
+                      "end of stream after " + std::to_string(done) + " of " + std::to_string(n) + " bytes");
     }
-    got += static_cast<std::size_t>(r);
-    if (!consume_budget()) co_await yield_now();
-  }
-}
-
-Task<void> AsyncFd::write_all(const void* data, std::size_t n, OpDeadline deadline, const char* op) {
-  auto* p = static_cast<const char*>(data);
-  std::size_t put = 0;
-  while (put < n) {
-    std::uint64_t snap;
-    std::ptrdiff_t r = try_write(p + put, n - put, &snap, op);
-    if (r == kMustWait) {
-      if (!co_await wait(IoDir::kWrite, snap, deadline.get())) throw TimedOut(describe(op));
-      continue;
-    }
-    put += static_cast<std::size_t>(r);
+    done += static_cast<std::size_t>(r);
     if (!consume_budget()) co_await yield_now();
   }
 }

@@ -31,6 +31,20 @@ Snapshot snapshot(const Keyspace& ks, Millis now) {
   return s;
 }
 
+// A new empty file under /tmp (empty string if it could not be made); the test removes it.
+std::string temp_file_path() {
+  char path_template[] = "/tmp/tether_kv_aof_XXXXXX";
+  const int fd = mkstemp(path_template);
+  if (fd < 0) return {};
+  close(fd);
+  return path_template;
+}
+
+std::size_t file_size(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  return static_cast<std::size_t>(in.tellg());
+}
+
 // Runs commands against `ks`, collecting their AOF records in `log`.
 void run_all(Keyspace& ks, Millis now, std::string& log, const std::vector<std::vector<std::string>>& commands) {
   for (const auto& c : commands) {
@@ -209,11 +223,8 @@ TEST(AofTest, CompactionDumpReplaysToSameState) {
 }
 
 TEST(AofTest, LoadFileTruncatesTornTail) {
-  char path_template[] = "/tmp/tether_kv_aof_XXXXXX";
-  const int fd = mkstemp(path_template);
-  ASSERT_GE(fd, 0);
-  close(fd);
-  const std::string path = path_template;
+  const std::string path = temp_file_path();
+  ASSERT_FALSE(path.empty());
 
   std::string log;
   Keyspace live;
@@ -230,8 +241,7 @@ TEST(AofTest, LoadFileTruncatesTornTail) {
   EXPECT_EQ(r.valid_bytes, complete);
   EXPECT_EQ(r.truncated_bytes, 18u);
   EXPECT_EQ(ks.size(), 2u);
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  EXPECT_EQ(static_cast<std::size_t>(in.tellg()), complete);  // file cut back to the last record
+  EXPECT_EQ(file_size(path), complete);  // file cut back to the last record
   std::remove(path.c_str());
 
   Keyspace empty;
@@ -244,11 +254,8 @@ TEST(AofTest, LoadFileTruncatesTornTail) {
 // chunks read before the request, and leaves the file exactly as it was, torn tail included (the
 // next start replays it all and cuts the tail then).
 TEST(AofTest, LoadFileStopsWhenAskedAndLeavesTheFileAlone) {
-  char path_template[] = "/tmp/tether_kv_aof_XXXXXX";
-  const int fd = mkstemp(path_template);
-  ASSERT_GE(fd, 0);
-  close(fd);
-  const std::string path = path_template;
+  const std::string path = temp_file_path();
+  ASSERT_FALSE(path.empty());
 
   std::string log;
   Keyspace live;
@@ -261,7 +268,7 @@ TEST(AofTest, LoadFileStopsWhenAskedAndLeavesTheFileAlone) {
     std::ofstream f(path, std::ios::binary);
     f << log << torn;
   }
-  const std::size_t file_size = log.size() + torn.size();
+  const std::size_t size_before = log.size() + torn.size();
 
   Keyspace none;
   const AofLoadResult at_once = load_aof_file(path, none, kT0, true, [] { return true; });
@@ -276,10 +283,7 @@ TEST(AofTest, LoadFileStopsWhenAskedAndLeavesTheFileAlone) {
   EXPECT_GT(after_one.records, 0u);
   EXPECT_LT(after_one.records, sets.size());
   EXPECT_EQ(some.size(), after_one.records);
-  {
-    std::ifstream in(path, std::ios::binary | std::ios::ate);
-    EXPECT_EQ(static_cast<std::size_t>(in.tellg()), file_size);  // not truncated
-  }
+  EXPECT_EQ(file_size(path), size_before);  // not truncated
 
   Keyspace all;
   const AofLoadResult whole = load_aof_file(path, all, kT0, true, [] { return false; });

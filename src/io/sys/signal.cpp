@@ -50,6 +50,10 @@ void on_signal(int signo) {
   errno = saved;
 }
 
+void check_signal_number(int s) {
+  if (s <= 0 || s >= kMaxSignal) throw Error(EINVAL, "listen for signal " + std::to_string(s));
+}
+
 void ensure_pipe_and_handlers(std::initializer_list<int> signos) {
   static std::mutex mu;
   std::lock_guard g(mu);
@@ -60,7 +64,7 @@ void ensure_pipe_and_handlers(std::initializer_list<int> signos) {
     g_pipe_write.store(fds[1], std::memory_order_release);  // before sigaction below
   }
   for (int s : signos) {
-    if (s <= 0 || s >= kMaxSignal) throw Error(EINVAL, "listen for signal " + std::to_string(s));
+    check_signal_number(s);
     struct sigaction sa {};
     sa.sa_handler = &on_signal;
     ::sigemptyset(&sa.sa_mask);
@@ -81,7 +85,7 @@ Signals::Signals(std::initializer_list<int> signos) : signos_(signos) {
   // The counts first, the handlers second: a signal in between is then counted as new. (The other
   // order swallowed it: counted by our handler into the baseline, never reported.)
   for (int s : signos_) {
-    if (s <= 0 || s >= kMaxSignal) throw Error(EINVAL, "listen for signal " + std::to_string(s));
+    check_signal_number(s);  // before indexing the counts
     seen_.push_back(g_count[s].load(std::memory_order_acquire));
   }
   ensure_pipe_and_handlers(signos);

@@ -112,10 +112,18 @@ class AsyncFd {
 
   // Retry loops (see the protocol above). Each throws io::Error naming describe(op), TimedOut
   // naming describe(op), or Cancelled.
-  Task<std::size_t> read_some(void* data, std::size_t n, OpDeadline deadline, const char* op);
-  Task<std::size_t> write_some(const void* data, std::size_t n, OpDeadline deadline, const char* op);
-  Task<void> read_exact(void* data, std::size_t n, OpDeadline deadline, const char* op);
-  Task<void> write_all(const void* data, std::size_t n, OpDeadline deadline, const char* op);
+  Task<std::size_t> read_some(void* data, std::size_t n, OpDeadline deadline, const char* op) {
+    return transfer_some(IoDir::kRead, data, n, deadline, op);
+  }
+  Task<std::size_t> write_some(const void* data, std::size_t n, OpDeadline deadline, const char* op) {
+    return transfer_some(IoDir::kWrite, const_cast<void*>(data), n, deadline, op);  // only read from
+  }
+  Task<void> read_exact(void* data, std::size_t n, OpDeadline deadline, const char* op) {
+    return transfer_all(IoDir::kRead, data, n, deadline, op);
+  }
+  Task<void> write_all(const void* data, std::size_t n, OpDeadline deadline, const char* op) {
+    return transfer_all(IoDir::kWrite, const_cast<void*>(data), n, deadline, op);  // only read from
+  }
   // Waits until the direction is (probably) ready; the caller then tries its syscall. Used by
   // connect, accept and the datagram calls, whose syscalls differ.
   std::uint64_t snapshot(IoDir dir) const noexcept;
@@ -129,9 +137,11 @@ class AsyncFd {
 
  private:
   static constexpr std::ptrdiff_t kMustWait = -1;
-  // One attempt of the read / write syscall (registration.cpp, step 3).
-  std::ptrdiff_t try_read(void* data, std::size_t n, std::uint64_t* snap, const char* op);
-  std::ptrdiff_t try_write(const void* data, std::size_t n, std::uint64_t* snap, const char* op);
+  // One attempt of the read or write syscall (registration.cpp, step 3).
+  std::ptrdiff_t try_io(IoDir dir, void* data, std::size_t n, std::uint64_t* snap, const char* op);
+  // The retry loops behind read_some / write_some and read_exact / write_all.
+  Task<std::size_t> transfer_some(IoDir dir, void* data, std::size_t n, OpDeadline deadline, const char* op);
+  Task<void> transfer_all(IoDir dir, void* data, std::size_t n, OpDeadline deadline, const char* op);
 
   int fd_ = -1;
   FdKind kind_ = FdKind::kStream;
