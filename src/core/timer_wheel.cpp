@@ -29,8 +29,6 @@ void TimerWheel::link(TimerEntry* e) noexcept {
 
 bool TimerWheel::insert(TimerEntry* e) noexcept {
   if (e->deadline_ms <= elapsed_) return false;
-  // The wheel spans 64^6 ms (about 2.2 years); a later deadline is clamped to its edge.
-  constexpr std::uint64_t kSpan = std::uint64_t{1} << 36;
   if (e->deadline_ms - elapsed_ >= kSpan) e->deadline_ms = elapsed_ + kSpan - 1;
   link(e);
   ++size_;
@@ -95,7 +93,8 @@ bool TimerWheel::advance(std::uint64_t now_ms, FiredBatch& batch) noexcept {
       e->linked = false;
       if (e->deadline_ms <= elapsed_) {
         --size_;
-        e->fire(e, batch);
+        batch.now_ms = elapsed_;
+        if (e->fire(e, batch)) insert(e);  // moved on to a later deadline
       } else {
         link(e);  // invariant 1: lands in a lower level
       }

@@ -6,7 +6,12 @@
 //   word_[d]   for each direction d (read, write): tick << 2 | closed << 1 | ready. Written only
 //              under mu_, read without it (acquire) by operations taking a snapshot. `closed`
 //              (hang-up, error) is sticky until the slot is reused.
-//   waiter_[d] the one task waiting for direction d, or null. Access: only under mu_.
+//   waiting_[d] the one task waiting for direction d (its ReadyAwaiter), or null. Access: only
+//              under mu_.
+//   timer_[d]  direction d's deadline timer, an entry of the fd's runtime's timer wheel, and
+//              armed_ms_[d], the deadline it is linked at (kNever: unlinked). armed_ms_ is written
+//              holding both the wheel's lock and mu_ (in that order; mu_ is never held while taking
+//              the wheel's lock), so either lock is enough to read it.
 //   owner      whether an AsyncFd holds the slot. Access: only under the slab's lock.
 //
 // Steps:
@@ -14,7 +19,7 @@
 //     start a new registration generation, then Driver::add() the fd once (edge-triggered read,
 //     write and hang-up readiness; epoll or an io_uring multishot poll) with the slot as source.
 //  2. Dispatch (on_events, on the thread holding the driver): under mu_, for each direction the
-//     event covers, bump the tick, set ready (and closed on a hang-up), take waiter_[d] and claim it
+//     event covers, bump the tick, set ready (and closed on a hang-up), take waiting_[d] and claim it
 //     (waiter.hpp rule 1: a cancelled or timed-out waiter refuses); after unlocking, wake the
 //     claimed ones. The claim must not leave mu_: a waiter claimed by its timer or a canceller is
 //     resumed, unpublishes itself under mu_ (step 5) and is gone once mu_ is released.
@@ -25,16 +30,26 @@
 //     `ready` (the socket is drained), never `closed`: after a hang-up no further edge comes, so
 //     the end of stream must stay visible.
 //  4. Wait (ReadyAwaiter::await_suspend): under mu_, if the word differs from the snapshot an event
-//     came since: do not suspend, retry. Otherwise publish waiter_[d] and arm cancellation (last,
-//     under mu_), then arm the deadline timer. Whoever claims the waiter first (event, timer,
-//     canceller) wakes the task; the timer's claim records timed_out_.
-//  5. Resume: disarm, remove the timer (synchronises with its fire), unpublish under mu_.
+//     came since: do not suspend, retry. Otherwise publish waiting_[d] and arm cancellation (last,
+//     under mu_). The deadline needs no timer operation when the direction's timer is armed at or
+//     before it (the usual case: the previous wait's deadline, one io_timeout earlier at most);
+//     only a deadline earlier than armed_ms_[d] (or none armed) links the timer, under the wheel's
+//     lock and mu_ (arm_timer; a deadline already passed claims the waiter there and times out
+//     without suspending). When the timer fires (fire_timer, under both locks) it looks at the
+//     current waiter: none, or one without a deadline, leaves it unlinked; one whose deadline is
+//     later moves it on to that deadline; one whose deadline has come is taken and claimed. So a
+//     stream of reads and writes that complete in time costs one wheel operation per io_timeout,
+//     not two per wait, and no deadline is missed: while a waiter is suspended, the timer is linked
+//     at or before its deadline. Whoever claims the waiter first (event, timer, canceller) wakes the task;
+//     the timer's claim records timed_out_.
+//  5. Resume: disarm cancellation, unpublish under mu_. The timer stays armed for the next wait.
 //  6. Close: under mu_, end the registration (live_ = false, and a new generation) and
-//     Driver::remove() it; then close the fd and return the slot to the slab. The slot's memory is never
-//     freed (type-stable), so a dispatch already past epoll_wait when the fd was closed still
-//     touches a valid slot; if the slot was reused meanwhile, that stale event only bumps a tick and
-//     makes the new owner retry a syscall once, which step 3 absorbs. No operation may be in flight
-//     on an fd being closed (the owning object's contract), so no waiter is published at close.
+//     Driver::remove() it, then unlink the timers (wheel's lock, then mu_); then close the fd and
+//     return the slot to the slab. The slot's memory is never freed (type-stable), so a dispatch already past
+//     epoll_wait when the fd was closed still touches a valid slot; if the slot was reused meanwhile, that stale event
+//     only bumps a tick and makes the new owner retry a syscall once, which step 3 absorbs. No operation may be in
+//     flight on an fd being closed (the owning object's contract), so no waiter is published at close, and a firing
+//     racing with the close finds none and leaves its timer unlinked.
 //
 //  7. io_uring only: a multishot poll that ends without remove() (on_poll_ended, on the driver
 //     thread) is armed again, under mu_, if its generation is the live one; step 6 changes both
@@ -77,6 +92,15 @@ class IoSlot final : public EventSource {
   static constexpr std::uint64_t kReady = 1;
   static constexpr std::uint64_t kClosed = 2;
   static constexpr int kTickShift = 2;
+  static constexpr std::uint64_t kNever = TimerWheel::kNever;
+
+  IoSlot() noexcept {
+    for (int d = 0; d < 2; ++d) {
+      timer_[d].slot = this;
+      timer_[d].dir = d;
+      timer_[d].fire = &IoSlot::fire_timer;
+    }
+  }
 
   void on_events(std::uint32_t ev) noexcept override {
     std::uint64_t bits[2] = {0, 0};
@@ -92,11 +116,11 @@ class IoSlot final : public EventSource {
         std::uint64_t w = word_[d].load(std::memory_order_relaxed);  // relaxed: writers hold mu_
         // release: pairs with the acquire in AsyncFd::snapshot().
         word_[d].store(((((w >> kTickShift) + 1) << kTickShift) | (w & kClosed) | bits[d]), std::memory_order_release);
-        // Claimed under mu_: a waiter that its timer or a canceller claimed first is resumed, takes
+        // Claimed under mu_: a waiter that its deadline or a canceller claimed first is resumed, takes
         // mu_ to unpublish itself and is destroyed, so after unlocking only a waiter claimed here
         // (kept alive until it is woken) may be touched.
-        Waiter* waiting = std::exchange(waiter_[d], nullptr);
-        if (waiting && waiting->claim_notify()) wake[d] = waiting;
+        ReadyAwaiter* waiting = std::exchange(waiting_[d], nullptr);
+        if (waiting && waiting->waiter_.claim_notify()) wake[d] = &waiting->waiter_;
       }
     }
     for (Waiter* w : wake) {
@@ -111,23 +135,36 @@ class IoSlot final : public EventSource {
   }
 
   // Step 1. Returns 0 or an errno.
-  int start(Driver& driver, int fd) noexcept {
+  int start(RuntimeCore& core, int fd) noexcept {
     reset();
     std::lock_guard g(mu_);
-    driver_ = &driver;
+    core_ = &core;
+    driver_ = &core.driver();
     fd_ = fd;
     ++gen_;
-    int err = driver.add(fd, this, gen_ & 0xffff);
+    int err = driver_->add(fd, this, gen_ & 0xffff);
     live_ = err == 0;
     return err;
   }
   // Step 6.
   void stop() noexcept {
-    std::lock_guard g(mu_);
-    if (!live_) return;
-    live_ = false;
-    driver_->remove(fd_, this, gen_ & 0xffff);
-    ++gen_;
+    bool timer_linked;
+    {
+      std::lock_guard g(mu_);
+      if (!live_) return;
+      live_ = false;
+      driver_->remove(fd_, this, gen_ & 0xffff);
+      ++gen_;
+      timer_linked = armed_ms_[0] != kNever || armed_ms_[1] != kNever;
+    }
+    if (!timer_linked) return;
+    core_->with_timer_wheel([this](TimerWheel& wheel) {
+      std::lock_guard g(mu_);
+      for (int d = 0; d < 2; ++d) {
+        wheel.remove(&timer_[d]);
+        armed_ms_[d] = kNever;
+      }
+    });
   }
 
   void reset() noexcept {
@@ -136,19 +173,80 @@ class IoSlot final : public EventSource {
       std::uint64_t w = word_[d].load(std::memory_order_relaxed);  // relaxed: under mu_
       // A new tick, ready, not closed; release pairs with snapshot().
       word_[d].store((((w >> kTickShift) + 1) << kTickShift) | kReady, std::memory_order_release);
-      waiter_[d] = nullptr;
+      waiting_[d] = nullptr;
     }
+  }
+
+  // Step 4, when the waiter's deadline is earlier than the one the direction's timer is armed for
+  // (or it is not armed): links the timer at the waiter's deadline. Returns false if that deadline
+  // has already passed and this call claimed the waiter for it (it must not suspend).
+  bool arm_timer(int d, ReadyAwaiter* awaiter) noexcept {
+    bool claimed = false;
+    core_->with_timer_wheel([&](TimerWheel& wheel) {
+      std::lock_guard g(mu_);
+      // Woken meanwhile (an event took it), or a firing already moved the timer to its deadline.
+      if (waiting_[d] != awaiter || awaiter->deadline_ms_ >= armed_ms_[d]) return;
+      wheel.remove(&timer_[d]);
+      armed_ms_[d] = kNever;
+      timer_[d].deadline_ms = awaiter->deadline_ms_;
+      if (wheel.insert(&timer_[d])) {
+        armed_ms_[d] = timer_[d].deadline_ms;
+        return;
+      }
+      waiting_[d] = nullptr;
+      if (awaiter->waiter_.claim_notify()) {
+        awaiter->timed_out_ = true;
+        claimed = true;
+      }
+    });
+    return !claimed;
   }
 
   SpinLock mu_;
   Atomic<std::uint64_t> word_[2] = {1, 1};
-  Waiter* waiter_[2] = {nullptr, nullptr};  // Access: only under mu_
-  // The registration (steps 1, 6, 7). Access: only under mu_.
+  ReadyAwaiter* waiting_[2] = {nullptr, nullptr};  // Access: only under mu_
+  // Each direction's deadline timer (step 4) and the deadline it is linked at (kNever: not linked).
+  // Access: armed_ms_ is written under the timer lock of core_ and mu_, both, and read under either.
+  struct DeadlineTimer : TimerEntry {
+    IoSlot* slot = nullptr;
+    int dir = 0;
+  };
+  DeadlineTimer timer_[2];
+  std::uint64_t armed_ms_[2] = {kNever, kNever};
+  // The registration (steps 1, 6, 7). Access: only under mu_ (core_ is also read by the operations,
+  // which follow the registration).
+  RuntimeCore* core_ = nullptr;
   Driver* driver_ = nullptr;
   int fd_ = -1;
   std::uint32_t gen_ = 0;
   bool live_ = false;
   IoSlot* next_free = nullptr;  // Access: only under the slab's lock
+
+ private:
+  // Step 4, under the timer lock: the direction's timer came due. A waiter whose deadline is later
+  // moves it on; a waiter whose deadline has come is claimed and woken as timed out; with no waiter
+  // it stays unlinked until a wait needs it again.
+  static bool fire_timer(TimerEntry* e, FiredBatch& batch) noexcept {
+    auto* timer = static_cast<DeadlineTimer*>(e);
+    IoSlot* self = timer->slot;
+    const int d = timer->dir;
+    std::lock_guard g(self->mu_);
+    self->armed_ms_[d] = kNever;
+    ReadyAwaiter* waiting = self->waiting_[d];
+    if (!waiting || waiting->deadline_ms_ == kNever) return false;
+    if (waiting->deadline_ms_ > batch.now_ms) {
+      e->deadline_ms = std::min(waiting->deadline_ms_, batch.now_ms + TimerWheel::kSpan - 1);
+      self->armed_ms_[d] = e->deadline_ms;
+      return true;
+    }
+    self->waiting_[d] = nullptr;
+    // As in on_events: claimed under mu_, so the waiter is alive until it is woken.
+    if (waiting->waiter_.claim_notify()) {
+      waiting->timed_out_ = true;
+      batch.wake[batch.n_wake++] = &waiting->waiter_;
+    }
+    return false;
+  }
 };
 
 namespace {
@@ -199,7 +297,6 @@ const char* preposition(const char* op) {
 // ---- ReadyAwaiter (steps 4 and 5) ----
 
 ReadyAwaiter::~ReadyAwaiter() {
-  if (timer_armed_) core_->remove_timer(&entry_);
   unpublish();
   disarm(waiter_);
 }
@@ -208,25 +305,16 @@ void ReadyAwaiter::unpublish() noexcept {
   if (!published_) return;
   published_ = false;
   std::lock_guard g(slot_->mu_);
-  auto& w = slot_->waiter_[static_cast<int>(dir_)];
-  if (w == &waiter_) w = nullptr;
-}
-
-void ReadyAwaiter::fire(TimerEntry* e, FiredBatch& batch) noexcept {
-  ReadyAwaiter* self = static_cast<Entry*>(e)->owner;
-  // Under the wheel's lock: the awaiter is alive (its destructor and await_resume remove the entry
-  // under the same lock).
-  if (self->waiter_.claim_notify()) {
-    self->timed_out_ = true;
-    batch.wake[batch.n_wake++] = &self->waiter_;
-  }
+  auto& w = slot_->waiting_[static_cast<int>(dir_)];
+  if (w == this) w = nullptr;
 }
 
 bool ReadyAwaiter::await_suspend(std::coroutine_handle<> h) {
   TaskHeader* self = current_task();
   if (!self) throw Error("I/O awaited outside a tether task");
-  core_ = self->core();
   int d = static_cast<int>(dir_);
+  deadline_ms_ = deadline_.is_never() ? TimerWheel::kNever : to_ms(deadline_.instant());
+  bool arm_timer;
   {
     std::lock_guard g(slot_->mu_);
     // relaxed is enough under mu_: every writer of the word holds it.
@@ -235,29 +323,20 @@ bool ReadyAwaiter::await_suspend(std::coroutine_handle<> h) {
       return false;
     }
     self->waiting_on = dir_ == IoDir::kRead ? "io read" : "io write";
-    slot_->waiter_[d] = &waiter_;
+    slot_->waiting_[d] = this;
     published_ = true;
     if (!arm_current(waiter_, h)) {  // cancelled: await_resume throws
-      slot_->waiter_[d] = nullptr;
+      slot_->waiting_[d] = nullptr;
       published_ = false;
       return false;
     }
+    // Usually the timer is still armed for an earlier wait's deadline, which is not later than
+    // this one: when it fires it moves on to this deadline, and nothing is done here.
+    arm_timer = deadline_ms_ < slot_->armed_ms_[d];
   }
-  if (deadline_.is_never()) return true;
-  entry_.owner = this;
-  entry_.deadline_ms = to_ms(deadline_.instant());
-  entry_.fire = &ReadyAwaiter::fire;
-  if (core_->add_timer(&entry_)) {
-    timer_armed_ = true;
-    return true;
-  }
-  // The deadline has already passed: time out now, unless an event or a canceller claimed first
-  // (then its wake is on the way and we must suspend to receive it).
-  if (waiter_.claim_notify()) {
-    timed_out_ = true;
-    return false;
-  }
-  return true;
+  // Until it suspends, the task cannot resume (a wake meanwhile is held for it), so this awaiter
+  // outlives the call below even when an event claims it first.
+  return !arm_timer || slot_->arm_timer(d, this);
 }
 
 bool ReadyAwaiter::await_resume() {
@@ -265,10 +344,6 @@ bool ReadyAwaiter::await_resume() {
   TaskHeader* self = current_task();
   self->waiting_on = nullptr;
   disarm(waiter_);
-  if (timer_armed_) {
-    core_->remove_timer(&entry_);
-    timer_armed_ = false;
-  }
   unpublish();
   if (waiter_.state() != Waiter::kNotified) throw Cancelled();
   return !timed_out_;
@@ -287,7 +362,7 @@ AsyncFd::AsyncFd(int fd, FdKind kind, std::string label) : fd_(fd), kind_(kind),
   int flags = ::fcntl(fd, F_GETFL);
   if (flags >= 0 && !(flags & O_NONBLOCK)) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
   slot_ = slab().take();
-  if (int err = slot_->start(core_->driver(), fd); err != 0) {  // step 1
+  if (int err = slot_->start(*core_, fd); err != 0) {  // step 1
     slab().give_back(slot_);
     slot_ = nullptr;
     ::close(fd);

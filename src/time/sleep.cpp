@@ -30,11 +30,12 @@ bool SleepAwaiter::await_ready() const noexcept {
   return Clock::now() >= deadline_ && detail::may_consume() && detail::consume_budget();
 }
 
-void SleepAwaiter::fire(detail::TimerEntry* e, detail::FiredBatch& batch) noexcept {
+bool SleepAwaiter::fire(detail::TimerEntry* e, detail::FiredBatch& batch) noexcept {
   SleepAwaiter* self = static_cast<Entry*>(e)->owner;
   // Under the wheel's lock: the awaiter is alive (its destructor removes the entry under the same
   // lock), and the wake happens after the lock is released.
   if (self->waiter_.claim_notify()) batch.wake[batch.n_wake++] = &self->waiter_;
+  return false;
 }
 
 bool SleepAwaiter::await_suspend(std::coroutine_handle<> h) {

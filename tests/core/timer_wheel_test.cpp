@@ -18,9 +18,10 @@ struct Probe : TimerEntry {
   std::uint64_t* clock = nullptr;
 };
 
-void fire(TimerEntry* e, FiredBatch&) noexcept {
+bool fire(TimerEntry* e, FiredBatch&) noexcept {
   auto* p = static_cast<Probe*>(e);
   p->fired_at = *p->clock;
+  return false;
 }
 
 // Property: advancing one millisecond at a time, each entry fires exactly at its deadline.
@@ -71,6 +72,40 @@ TEST(TimerWheelTest, RemovedEntriesNeverFire) {
   EXPECT_EQ(a.fired_at, 10'000u);
   EXPECT_EQ(b.fired_at, 0u);
   EXPECT_EQ(w.size(), 0u);
+}
+
+// An entry whose fire() returns true is linked again at the deadline it set, and fires there too:
+// how an I/O object's deadline timer follows its owner's later deadlines without a remove and an
+// insert per wait.
+struct MovingProbe : TimerEntry {
+  std::vector<std::uint64_t> fired_at;  // batch.now_ms at each firing
+  std::vector<std::uint64_t> next;      // deadlines to move on to, in order
+};
+
+bool move_on(TimerEntry* e, FiredBatch& batch) noexcept {
+  auto* p = static_cast<MovingProbe*>(e);
+  p->fired_at.push_back(batch.now_ms);
+  if (p->fired_at.size() > p->next.size()) return false;
+  p->deadline_ms = p->next[p->fired_at.size() - 1];
+  return true;
+}
+
+TEST(TimerWheelTest, AnEntryCanMoveOnFromItsFiring) {
+  TimerWheel w;
+  MovingProbe p;
+  p.fire = &move_on;
+  p.deadline_ms = 100;
+  p.next = {250, 70'000};  // the second lands two levels up and cascades down
+  ASSERT_TRUE(w.insert(&p));
+  std::uint64_t now = 0;
+  while (w.next_expiration() != TimerWheel::kNever) {
+    now = w.next_expiration();
+    FiredBatch batch;
+    while (w.advance(now, batch)) batch = FiredBatch{};
+    EXPECT_EQ(w.size(), p.fired_at.size() <= p.next.size() ? 1u : 0u);
+  }
+  EXPECT_EQ(p.fired_at, (std::vector<std::uint64_t>{100, 250, 70'000}));
+  EXPECT_FALSE(p.linked);
 }
 
 TEST(TimerWheelTest, PastDeadlineIsRefused) {

@@ -217,6 +217,58 @@ TEST(TcpStreamVirtualTest, DefaultTimeoutOnVirtualClock) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
 }
 
+// Property: each wait gets its own full deadline, however the stream's deadline timer (one per
+// direction, kept armed across waits) was armed before: reads that each wait 3 s under a 10 s
+// io_timeout never time out, and a silent read after them times out exactly 10 s after it began; an
+// explicit deadline earlier than the armed one still fires on time; a read without a deadline
+// outlives the armed timer; closing the streams leaves no timer behind. On the virtual clock, so
+// every figure is exact.
+TEST(TcpStreamVirtualTest, EveryWaitGetsItsOwnDeadline) {
+  tether::testing::VirtualRuntime rt({.runtime = {.io_timeout = 10s}});
+  rt.block_on([](tether::Runtime* rt) -> Task<void> {
+    {
+      auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
+      TcpStream c = co_await TcpStream::connect(l.local_address());
+      TcpStream s = co_await l.accept();
+      auto send_after = [](TcpStream* s, std::chrono::milliseconds d) -> Task<void> {
+        co_await tether::sleep(d);
+        char byte = 'x';
+        co_await s->write_all(tether::io::ConstBuffer(&byte, 1));
+      };
+      char buf[16];
+      for (int i = 0; i < 5; ++i) {  // 15 s of reads, each well inside its own 10 s
+        auto writer = tether::spawn(send_after(&s, 3s));
+        auto v0 = tether::Clock::now();
+        EXPECT_EQ(co_await c.read(buf), 1u);
+        EXPECT_EQ(tether::Clock::now() - v0, 3s);
+        co_await writer;
+      }
+      auto v0 = tether::Clock::now();
+      EXPECT_THROW(co_await c.read(buf), tether::TimedOut);
+      EXPECT_EQ(tether::Clock::now() - v0, 10s);
+
+      // A read that arms the timer 10 s out, then one with a 2 s deadline of its own.
+      auto writer = tether::spawn(send_after(&s, 1s));
+      EXPECT_EQ(co_await c.read(buf), 1u);
+      co_await writer;
+      v0 = tether::Clock::now();
+      EXPECT_THROW(co_await c.read(buf, Deadline::after(2s)), tether::TimedOut);
+      EXPECT_EQ(tether::Clock::now() - v0, 2s);
+
+      // Armed 10 s out again, then a read without a deadline whose byte comes after 30 s.
+      writer = tether::spawn(send_after(&s, 1s));
+      EXPECT_EQ(co_await c.read(buf), 1u);
+      co_await writer;
+      writer = tether::spawn(send_after(&s, 30s));
+      v0 = tether::Clock::now();
+      EXPECT_EQ(co_await c.read(buf, Deadline::never()), 1u);
+      EXPECT_EQ(tether::Clock::now() - v0, 30s);
+      co_await writer;
+    }
+    EXPECT_EQ(rt->metrics().timers, 0u);
+  }(&rt));
+}
+
 // Property: the stream ending in the middle of read_exact is kUnexpectedEof, not a hang or a short
 // read; a reset by the peer is kConnectionReset.
 TEST_P(TcpStreamTest, EofInReadExactAndResetAreNamed) {

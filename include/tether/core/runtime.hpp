@@ -56,7 +56,8 @@ struct RuntimeMetrics {
   std::uint64_t parks = 0;   // times a worker went to sleep
   std::uint64_t global_queue_depth = 0;
   std::vector<std::uint64_t> local_queue_depths;
-  std::uint64_t timers = 0;  // armed timers
+  // Armed timers: sleeps, timeouts, and I/O objects' deadline timers (each stays armed across waits).
+  std::uint64_t timers = 0;
   std::uint64_t blocking_threads = 0;
   std::uint64_t blocking_idle_threads = 0;
   std::uint64_t blocking_queue_depth = 0;

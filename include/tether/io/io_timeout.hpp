@@ -6,6 +6,8 @@
 // may genuinely wait forever says so by name: `stream.set_timeout(IoTimeout::never())`.
 // A socket or pipe read or write turns its IoTimeout into a deadline when it first has to wait
 // (one that completes at once never reads the clock); later waits of the same call share it.
+// Deadlines cost no timer work per wait: each socket or pipe keeps one deadline timer per direction
+// armed across its waits, so a busy stream pays about one timer operation per io_timeout.
 //
 //   IoTimeout   runtime_default(), after(d), never(); deadline()
 //

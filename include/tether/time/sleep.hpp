@@ -35,7 +35,7 @@ class SleepAwaiter {
   void await_resume();
 
  private:
-  static void fire(detail::TimerEntry* e, detail::FiredBatch& batch) noexcept;
+  static bool fire(detail::TimerEntry* e, detail::FiredBatch& batch) noexcept;
 
   struct Entry : detail::TimerEntry {
     SleepAwaiter* owner = nullptr;

@@ -68,10 +68,11 @@ class TimeoutScope final : public ScopeState {
   struct Entry : TimerEntry {
     TimeoutScope* owner = nullptr;
   };
-  static void fire(TimerEntry* e, FiredBatch& batch) noexcept {
+  static bool fire(TimerEntry* e, FiredBatch& batch) noexcept {
     TimeoutScope* self = static_cast<Entry*>(e)->owner;
     self->fired_ = true;
     batch.cancel[batch.n_cancel++] = self;  // the wheel's reference goes with it
+    return false;
   }
 
   Entry entry_;

@@ -59,6 +59,20 @@ class RuntimeCore {
   std::uint64_t process_timers() noexcept;
   std::uint64_t next_timer_deadline() const noexcept;
   std::size_t timer_count() const noexcept;
+  // Runs f(TimerWheel&) under the timer lock: for an entry its owner keeps linked across many
+  // waits and moves itself (an I/O object's deadline timer, registration.cpp). f must be short and
+  // may take only locks that are never held while taking the timer lock.
+  template <class F>
+  void with_timer_wheel(F&& f) noexcept {
+    std::uint64_t before, after;
+    {
+      std::lock_guard<std::mutex> g(timer_mu_);
+      before = wheel_.next_expiration();
+      f(wheel_);
+      after = wheel_.next_expiration();
+    }
+    if (after < before) on_earlier_timer(after);
+  }
 
   Driver& driver() noexcept { return *driver_; }
   ThreadPool& blocking_pool();  // started on first use

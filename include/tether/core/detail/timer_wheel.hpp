@@ -28,13 +28,16 @@ struct FiredBatch {
   int n_wake = 0;
   CancelState* cancel[kCap];  // each with a reference taken by the entry's fire()
   int n_cancel = 0;
+  std::uint64_t now_ms = 0;  // the wheel's time when the entry being fired came due
   bool full() const noexcept { return n_wake == kCap || n_cancel == kCap; }
 };
 
 struct TimerEntry {
   std::uint64_t deadline_ms = 0;
-  // Called under the wheel's lock when the entry is due; may only record work in the batch.
-  void (*fire)(TimerEntry*, FiredBatch&) = nullptr;
+  // Called under the wheel's lock when the entry is due; may only record work in the batch. Returns
+  // true to be linked again at the deadline_ms it set (after batch.now_ms, within kSpan of it): an
+  // entry that stays armed across many waits and moves on when it finds its owner's deadline later.
+  bool (*fire)(TimerEntry*, FiredBatch&) = nullptr;
   // Access: only under the wheel's lock
   TimerEntry* prev = nullptr;
   TimerEntry* next = nullptr;
@@ -46,6 +49,8 @@ struct TimerEntry {
 class TimerWheel {
  public:
   static constexpr std::uint64_t kNever = std::numeric_limits<std::uint64_t>::max();
+  // How far ahead the wheel reaches (64^6 ms, about 2.2 years); later deadlines are clamped to it.
+  static constexpr std::uint64_t kSpan = std::uint64_t{1} << 36;
 
   // Links `e`; returns false if its deadline is not after the wheel's current time (fire it now).
   bool insert(TimerEntry* e) noexcept;

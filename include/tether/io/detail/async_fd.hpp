@@ -35,7 +35,8 @@ enum class IoDir : std::uint8_t { kRead = 0, kWrite = 1 };
 enum class FdKind : std::uint8_t { kStream, kListener, kDatagram, kPipe, kSignal };
 
 // Suspends until the direction's readiness word differs from `snapshot`, or the deadline passes.
-// Returns true on readiness, false on timeout; throws Cancelled.
+// Returns true on readiness, false on timeout; throws Cancelled. The deadline is kept by the slot's
+// own timer for that direction (registration.cpp, step 4), not by one timer per wait.
 class ReadyAwaiter {
  public:
   ReadyAwaiter(IoSlot* slot, IoDir dir, std::uint64_t snapshot, Deadline deadline) noexcept
@@ -49,22 +50,17 @@ class ReadyAwaiter {
   bool await_resume();
 
  private:
-  static void fire(TimerEntry* e, FiredBatch& batch) noexcept;
+  friend class IoSlot;
   void unpublish() noexcept;
 
-  struct Entry : TimerEntry {
-    ReadyAwaiter* owner = nullptr;
-  };
   IoSlot* slot_;
   IoDir dir_;
   std::uint64_t snapshot_;
   Deadline deadline_;
   Waiter waiter_;
-  Entry entry_;
-  RuntimeCore* core_ = nullptr;
+  std::uint64_t deadline_ms_ = 0;  // deadline_ on the timer wheel's scale (kNever: none)
   bool published_ = false;
-  bool timer_armed_ = false;
-  bool timed_out_ = false;     // Access: set under the wheel's lock; read after remove_timer()
+  bool timed_out_ = false;     // Access: set under the slot's lock by whoever claimed the waiter for the deadline
   bool resolved_now_ = false;  // completed in await_suspend without waiting
 };
 
