@@ -3,8 +3,9 @@
 // Protocol (STYLE.md §8)
 //
 // State, per IoSlot (the EventSource the Driver delivers the fd's readiness to):
-//   word_[d]   for each direction d (read, write): tick << 2 | closed << 1 | ready. Written only
-//              under mu_, read without it (acquire) by operations taking a snapshot. `closed`
+//   word_[d]   for each direction d (read, write): tick << 2 | closed << 1 | ready. Written under
+//              mu_ (dispatch, register), or by a compare-and-swap from a snapshot (clear_ready,
+//              step 3); read without mu_ (acquire) by operations taking a snapshot. `closed`
 //              (hang-up, error) is sticky until the slot is reused.
 //   waiting_[d] the one task waiting for direction d (its ReadyAwaiter), or null. Access: only
 //              under mu_.
@@ -21,11 +22,13 @@
 //  2. Dispatch (on_events, on the thread holding the driver): under mu_, for each direction the
 //     event covers, bump the tick, set ready (and closed on a hang-up), take waiting_[d] and claim it
 //     (waiter.hpp rule 1: a cancelled or timed-out waiter refuses); after unlocking, wake the
-//     claimed ones. The claim must not leave mu_: a waiter claimed by its timer or a canceller is
-//     resumed, unpublishes itself under mu_ (step 5) and is gone once mu_ is released.
+//     claimed ones. The claim must not leave mu_: a waiter a canceller claimed first is resumed,
+//     unpublishes itself under mu_ (step 5) and is gone once mu_ is released.
 //  3. Operate: snapshot the word; if ready or closed, try the syscall; on EAGAIN, clear_ready()
-//     stores snapshot & ~(ready|closed) if the word still equals the snapshot (else an event came
-//     meanwhile, and no edge is lost). EAGAIN is authoritative: a `closed` bit it contradicts came
+//     swaps the word from the snapshot to snapshot & ~(ready|closed) (it fails if an event came
+//     meanwhile, and no edge is lost). The swap takes no lock: a dispatch that loaded the word
+//     before it stores over it afterwards, with a new tick and `ready` set, which undoes the
+//     clear (one spurious retry) and never loses the edge. EAGAIN is authoritative: a `closed` bit it contradicts came
 //     from a stale event (step 6) and must go, or the loop would spin. A short read clears only
 //     `ready` (the socket is drained), never `closed`: after a hang-up no further edge comes, so
 //     the end of stream must stay visible.
@@ -42,7 +45,9 @@
 //     not two per wait, and no deadline is missed: while a waiter is suspended, the timer is linked
 //     at or before its deadline. Whoever claims the waiter first (event, timer, canceller) wakes the task;
 //     the timer's claim records timed_out_.
-//  5. Resume: disarm cancellation, unpublish under mu_. The timer stays armed for the next wait.
+//  5. Resume: disarm cancellation; a waiter claimed by a canceller unpublishes itself under mu_ (the
+//     event and the timer take the waiter out of waiting_[d] before claiming it). The timer stays
+//     armed for the next wait.
 //  6. Close: under mu_, end the registration (live_ = false, and a new generation) and
 //     Driver::remove() it, then unlink the timers (wheel's lock, then mu_); then close the fd and
 //     return the slot to the slab. The slot's memory is never freed (type-stable), so a dispatch already past
@@ -113,12 +118,13 @@ class IoSlot final : public EventSource {
       std::lock_guard g(mu_);
       for (int d = 0; d < 2; ++d) {
         if (!bits[d]) continue;
-        std::uint64_t w = word_[d].load(std::memory_order_relaxed);  // relaxed: writers hold mu_
+        // relaxed: the other writers hold mu_, except clear_ready() (step 3 says why that is safe).
+        std::uint64_t w = word_[d].load(std::memory_order_relaxed);
         // release: pairs with the acquire in AsyncFd::snapshot().
         word_[d].store(((((w >> kTickShift) + 1) << kTickShift) | (w & kClosed) | bits[d]), std::memory_order_release);
-        // Claimed under mu_: a waiter that its deadline or a canceller claimed first is resumed, takes
-        // mu_ to unpublish itself and is destroyed, so after unlocking only a waiter claimed here
-        // (kept alive until it is woken) may be touched.
+        // Claimed under mu_: a waiter that a canceller claimed first is resumed, takes mu_ to
+        // unpublish itself and is destroyed, so after unlocking only a waiter claimed here (kept
+        // alive until it is woken) may be touched.
         ReadyAwaiter* waiting = std::exchange(waiting_[d], nullptr);
         if (waiting && waiting->waiter_.claim_notify()) wake[d] = &waiting->waiter_;
       }
@@ -317,8 +323,8 @@ bool ReadyAwaiter::await_suspend(std::coroutine_handle<> h) {
   bool arm_timer;
   {
     std::lock_guard g(slot_->mu_);
-    // relaxed is enough under mu_: every writer of the word holds it.
-    if (slot_->word_[d].load(std::memory_order_relaxed) != snapshot_) {
+    // acquire: pairs with the dispatch's store (under mu_ anyway) and this task's clear_ready().
+    if (slot_->word_[d].load(std::memory_order_acquire) != snapshot_) {
       resolved_now_ = true;  // an event came since the snapshot: retry the syscall
       return false;
     }
@@ -344,9 +350,13 @@ bool ReadyAwaiter::await_resume() {
   TaskHeader* self = current_task();
   self->waiting_on = nullptr;
   disarm(waiter_);
-  unpublish();
-  if (waiter_.state() != Waiter::kNotified) throw Cancelled();
-  return !timed_out_;
+  if (waiter_.state() == Waiter::kNotified) {
+    // The event or the deadline that claimed the waiter took it out of the slot first (steps 2, 4).
+    published_ = false;
+    return !timed_out_;
+  }
+  unpublish();  // a canceller claimed it: still published
+  throw Cancelled();
 }
 
 // ---- AsyncFd ----
@@ -408,10 +418,9 @@ std::uint64_t AsyncFd::snapshot(IoDir dir) const noexcept {
 
 void AsyncFd::clear_ready(IoDir dir, std::uint64_t snap, bool would_block) noexcept {
   std::uint64_t clear = would_block ? (IoSlot::kReady | IoSlot::kClosed) : IoSlot::kReady;
-  std::lock_guard g(slot_->mu_);
-  auto& word = slot_->word_[static_cast<int>(dir)];
-  // relaxed load under mu_ (all writers hold it); release store pairs with snapshot().
-  if (word.load(std::memory_order_relaxed) == snap) word.store(snap & ~clear, std::memory_order_release);
+  // Step 3, without mu_: release pairs with snapshot(); relaxed on failure (nothing is stored).
+  slot_->word_[static_cast<int>(dir)].compare_exchange_strong(snap, snap & ~clear, std::memory_order_release,
+                                                              std::memory_order_relaxed);
 }
 
 std::string AsyncFd::describe(const char* op) const {
