@@ -65,8 +65,8 @@ class MultiThreadCore final : public RuntimeCore {
   Atomic<std::uint64_t> driver_wake_at_{kNotSleeping};
   Atomic<bool> stop_flag_{false};
   Atomic<bool> watcher_taken_{false};  // a worker naps as the watcher (at most one; see park())
-  // The watcher's nap in ms (park()). Access: only by the worker holding watcher_taken_ (its
-  // compare-exchange and release store order the hand-overs).
+  // The watcher's nap in ms (park(): from kHelpAfterMs up to kMaxHelpAfterMs). Access: only by
+  // the worker holding watcher_taken_ (its compare-exchange and release store order hand-overs).
   int watch_nap_ms_ = 1;
   Atomic<unsigned> deep_sleepers_{0};  // workers parked without a time limit (park())
   // Driver polls so far; relaxed: park() only asks whether anybody polled while it slept.

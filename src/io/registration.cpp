@@ -20,18 +20,18 @@
 //     start a new registration generation, then Driver::add() the fd once (edge-triggered read,
 //     write and hang-up readiness; epoll or an io_uring multishot poll) with the slot as source.
 //  2. Dispatch (on_events, on the thread holding the driver): under mu_, for each direction the
-//     event covers, bump the tick, set ready (and closed on a hang-up), take waiting_[d] and claim it
-//     (waiter.hpp rule 1: a cancelled or timed-out waiter refuses); after unlocking, wake the
+//     event covers, bump the tick, set ready (and closed on a hang-up), take waiting_[d] and claim
+//     it (waiter.hpp rule 1: a cancelled or timed-out waiter refuses); after unlocking, wake the
 //     claimed ones. The claim must not leave mu_: a waiter a canceller claimed first is resumed,
 //     unpublishes itself under mu_ (step 5) and is gone once mu_ is released.
 //  3. Operate: snapshot the word; if ready or closed, try the syscall; on EAGAIN, clear_ready()
 //     swaps the word from the snapshot to snapshot & ~(ready|closed) (it fails if an event came
 //     meanwhile, and no edge is lost). The swap takes no lock: a dispatch that loaded the word
-//     before it stores over it afterwards, with a new tick and `ready` set, which undoes the
-//     clear (one spurious retry) and never loses the edge. EAGAIN is authoritative: a `closed` bit it contradicts came
-//     from a stale event (step 6) and must go, or the loop would spin. A short read clears only
-//     `ready` (the socket is drained), never `closed`: after a hang-up no further edge comes, so
-//     the end of stream must stay visible.
+//     before it stores over it afterwards, with a new tick and `ready` set, which undoes the clear
+//     (one spurious retry) and never loses the edge. EAGAIN is authoritative: a `closed` bit it
+//     contradicts came from a stale event (step 6) and must go, or the loop would spin. A short
+//     read clears only `ready` (the socket is drained), never `closed`: after a hang-up no further
+//     edge comes, so the end of stream must stay visible.
 //  4. Wait (ReadyAwaiter::await_suspend): under mu_, if the word differs from the snapshot an event
 //     came since: do not suspend, retry. Otherwise publish waiting_[d] and arm cancellation (last,
 //     under mu_). The deadline needs no timer operation when the direction's timer is armed at or
@@ -43,18 +43,19 @@
 //     later moves it on to that deadline; one whose deadline has come is taken and claimed. So a
 //     stream of reads and writes that complete in time costs one wheel operation per io_timeout,
 //     not two per wait, and no deadline is missed: while a waiter is suspended, the timer is linked
-//     at or before its deadline. Whoever claims the waiter first (event, timer, canceller) wakes the task;
-//     the timer's claim records timed_out_.
-//  5. Resume: disarm cancellation; a waiter claimed by a canceller unpublishes itself under mu_ (the
-//     event and the timer take the waiter out of waiting_[d] before claiming it). The timer stays
-//     armed for the next wait.
+//     at or before its deadline. Whoever claims the waiter first (event, timer, canceller) wakes
+//     the task; the timer's claim records timed_out_.
+//  5. Resume: disarm cancellation; a waiter claimed by a canceller unpublishes itself under mu_
+//     (the event and the timer take the waiter out of waiting_[d] before claiming it). The timer
+//     stays armed for the next wait.
 //  6. Close: under mu_, end the registration (live_ = false, and a new generation) and
 //     Driver::remove() it, then unlink the timers (wheel's lock, then mu_); then close the fd and
-//     return the slot to the slab. The slot's memory is never freed (type-stable), so a dispatch already past
-//     epoll_wait when the fd was closed still touches a valid slot; if the slot was reused meanwhile, that stale event
-//     only bumps a tick and makes the new owner retry a syscall once, which step 3 absorbs. No operation may be in
-//     flight on an fd being closed (the owning object's contract), so no waiter is published at close, and a firing
-//     racing with the close finds none and leaves its timer unlinked.
+//     return the slot to the slab. The slot's memory is never freed (type-stable), so a dispatch
+//     already past epoll_wait when the fd was closed still touches a valid slot; if the slot was
+//     reused meanwhile, that stale event only bumps a tick and makes the new owner retry a syscall
+//     once, which step 3 absorbs. No operation may be in flight on an fd being closed (the owning
+//     object's contract), so no waiter is published at close, and a firing racing with the close
+//     finds none and leaves its timer unlinked.
 //
 //  7. io_uring only: a multishot poll that ends without remove() (on_poll_ended, on the driver
 //     thread) is armed again, under mu_, if its generation is the live one; step 6 changes both
