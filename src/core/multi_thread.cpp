@@ -621,7 +621,10 @@ void MultiThreadCore::park(Worker* w) noexcept {
       return;
     }
     if (w->lifo || w->queues.len() || inject_->len()) {
-      // Woken by the driver (timer or I/O) with work in hand.
+      // Woken by the driver (timer or I/O) with work in hand. As the watcher, this worker's own
+      // drive found the role taken (by itself) and woke nobody; it has just given the role up to
+      // run that work, which may block it: make sure a sleeper takes over the watch.
+      if (watch) ensure_watcher();
       if (!idle_->unpark_self(w->index)) w->searching = true;
       return;
     }

@@ -214,6 +214,37 @@ TEST(RuntimeTest, TaskQueuedBehindABlockedWorkerIsTakenByAnother) {
   }
 }
 
+// Property: as above, when the two tasks' timers are fired by the watcher itself, napping in the
+// driver while the other worker sleeps without limit: the watcher gives up its role to run them,
+// and must hand the watch to the sleeper (a watcher's own poll finds the role taken and wakes
+// nobody). The pause between rounds lets the runtime settle into that state: one worker watching,
+// the other asleep.
+TEST(RuntimeTest, WatcherThatPollsTheWorkItselfHandsOverTheWatch) {
+  Runtime rt({.workers = 2});
+  for (int round = 0; round < static_cast<int>(tether::test::scaled(20)); ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(8));
+    std::atomic<int> started{0};
+    auto meet = [](std::atomic<int>* started, tether::Instant at) -> Task<bool> {
+      co_await tether::sleep_until(at);
+      started->fetch_add(1);
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (started->load() < 2) {
+        if (std::chrono::steady_clock::now() > give_up) co_return false;
+      }
+      co_return true;
+    };
+    bool both = rt.block_on([](auto meet, std::atomic<int>* started) -> Task<bool> {
+      const tether::Instant at = tether::Clock::now() + std::chrono::milliseconds(3);
+      auto a = tether::spawn(meet(started, at));
+      auto b = tether::spawn(meet(started, at));
+      bool ra = co_await a;
+      bool rb = co_await b;
+      co_return ra&& rb;
+    }(meet, &started));
+    ASSERT_TRUE(both) << "round " << round << ": a task stayed queued behind a blocked worker";
+  }
+}
+
 // Property: an idle runtime parks its workers instead of spinning: it burns (almost) no CPU.
 TEST(RuntimeTest, IdleRuntimeBurnsNoCpu) {
   Runtime rt({.workers = 2});
