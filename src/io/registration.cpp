@@ -146,6 +146,7 @@ class IoSlot final : public EventSource {
     reset();
     std::lock_guard g(mu_);
     core_ = &core;
+    virtual_time_ = core.is_virtual_time();
     driver_ = &core.driver();
     fd_ = fd;
     ++gen_;
@@ -209,6 +210,18 @@ class IoSlot final : public EventSource {
     return !claimed;
   }
 
+  // Virtual time only, when a wait has ended: unlinks the direction's timer if nobody waits, so that
+  // a virtual clock, which jumps to the next timer when every task is blocked, never jumps to a
+  // timer no task waits for. (Real time keeps it armed: that is what saves the wheel operations.)
+  void release_timer(int d) noexcept {
+    core_->with_timer_wheel([&](TimerWheel& wheel) {
+      std::lock_guard g(mu_);
+      if (waiting_[d] || armed_ms_[d] == kNever) return;
+      wheel.remove(&timer_[d]);
+      armed_ms_[d] = kNever;
+    });
+  }
+
   SpinLock mu_;
   Atomic<std::uint64_t> word_[2] = {1, 1};
   ReadyAwaiter* waiting_[2] = {nullptr, nullptr};  // Access: only under mu_
@@ -223,6 +236,7 @@ class IoSlot final : public EventSource {
   // The registration (steps 1, 6, 7). Access: only under mu_ (core_ is also read by the operations,
   // which follow the registration).
   RuntimeCore* core_ = nullptr;
+  bool virtual_time_ = false;  // core_ runs on a virtual clock (release_timer())
   Driver* driver_ = nullptr;
   int fd_ = -1;
   std::uint32_t gen_ = 0;
@@ -351,13 +365,16 @@ bool ReadyAwaiter::await_resume() {
   TaskHeader* self = current_task();
   self->waiting_on = nullptr;
   disarm(waiter_);
-  if (waiter_.state() == Waiter::kNotified) {
+  const bool notified = waiter_.state() == Waiter::kNotified;
+  if (notified) {
     // The event or the deadline that claimed the waiter took it out of the slot first (steps 2, 4).
     published_ = false;
-    return !timed_out_;
+  } else {
+    unpublish();  // a canceller claimed it: still published
   }
-  unpublish();  // a canceller claimed it: still published
-  throw Cancelled();
+  if (slot_->virtual_time_) slot_->release_timer(static_cast<int>(dir_));
+  if (!notified) throw Cancelled();
+  return !timed_out_;
 }
 
 // ---- AsyncFd ----

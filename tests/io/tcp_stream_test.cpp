@@ -269,6 +269,37 @@ TEST(TcpStreamVirtualTest, EveryWaitGetsItsOwnDeadline) {
   }(&rt));
 }
 
+// Property: on a virtual clock, which jumps to the next timer when every task is blocked, a
+// socket's deadline timer does not outlive its wait: a read that completed leaves no timer for the
+// clock to jump to while the next read (without a deadline) waits for a byte from another thread.
+TEST(TcpStreamVirtualTest, FinishedWaitLeavesNoTimerForTheClockToJumpTo) {
+  tether::testing::VirtualRuntime rt({.runtime = {.io_timeout = 10s}});
+  rt.block_on([](tether::Runtime* rt) -> Task<void> {
+    auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
+    TcpStream c = co_await TcpStream::connect(l.local_address());
+    TcpStream s = co_await l.accept();
+    auto send_later = tether::spawn([](TcpStream* s) -> Task<void> {
+      co_await tether::sleep(1s);
+      char byte = 'x';
+      co_await s->write_all(tether::io::ConstBuffer(&byte, 1));
+    }(&s));
+    char buf[16];
+    EXPECT_EQ(co_await c.read(buf), 1u);  // waited 1 s under the 10 s io_timeout: the timer was armed
+    co_await send_later;
+    EXPECT_EQ(rt->metrics().timers, 0u);
+    // The writer is a plain thread: no task, no timer; the read waits in real time.
+    std::thread writer([fd = s.native_handle()] {
+      std::this_thread::sleep_for(20ms);
+      char b = 'y';
+      EXPECT_EQ(::send(fd, &b, 1, MSG_NOSIGNAL), 1);
+    });
+    auto v0 = tether::Clock::now();
+    EXPECT_EQ(co_await c.read(buf, Deadline::never()), 1u);
+    EXPECT_EQ(tether::Clock::now() - v0, 0ms);
+    writer.join();
+  }(&rt));
+}
+
 // Property: the stream ending in the middle of read_exact is kUnexpectedEof, not a hang or a short
 // read; a reset by the peer is kConnectionReset.
 TEST_P(TcpStreamTest, EofInReadExactAndResetAreNamed) {
