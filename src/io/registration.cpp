@@ -168,10 +168,7 @@ class IoSlot final : public EventSource {
     if (!timer_linked) return;
     core_->with_timer_wheel([this](TimerWheel& wheel) {
       std::lock_guard g(mu_);
-      for (int d = 0; d < 2; ++d) {
-        wheel.remove(&timer_[d]);
-        armed_ms_[d] = kNever;
-      }
+      for (int d = 0; d < 2; ++d) unlink_timer(wheel, d);
     });
   }
 
@@ -194,8 +191,7 @@ class IoSlot final : public EventSource {
       std::lock_guard g(mu_);
       // Woken meanwhile (an event took it), or a firing already moved the timer to its deadline.
       if (waiting_[d] != awaiter || awaiter->deadline_ms_ >= armed_ms_[d]) return;
-      wheel.remove(&timer_[d]);
-      armed_ms_[d] = kNever;
+      unlink_timer(wheel, d);
       timer_[d].deadline_ms = awaiter->deadline_ms_;
       if (wheel.insert(&timer_[d])) {
         armed_ms_[d] = timer_[d].deadline_ms;
@@ -216,9 +212,7 @@ class IoSlot final : public EventSource {
   void release_timer(int d) noexcept {
     core_->with_timer_wheel([&](TimerWheel& wheel) {
       std::lock_guard g(mu_);
-      if (waiting_[d] || armed_ms_[d] == kNever) return;
-      wheel.remove(&timer_[d]);
-      armed_ms_[d] = kNever;
+      if (!waiting_[d]) unlink_timer(wheel, d);
     });
   }
 
@@ -244,6 +238,12 @@ class IoSlot final : public EventSource {
   IoSlot* next_free = nullptr;  // Access: only under the slab's lock
 
  private:
+  // Caller holds the wheel's lock and mu_. A no-op if the timer is not linked.
+  void unlink_timer(TimerWheel& wheel, int d) noexcept {
+    wheel.remove(&timer_[d]);
+    armed_ms_[d] = kNever;
+  }
+
   // Step 4, under the timer lock: the direction's timer came due. A waiter whose deadline is later
   // moves it on; a waiter whose deadline has come is claimed and woken as timed out; with no waiter
   // it stays unlinked until a wait needs it again.

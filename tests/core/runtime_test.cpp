@@ -183,34 +183,39 @@ TEST(RuntimeTest, TaskInTurnIsNotHeldUpByNewerWork) {
   EXPECT_GE(yields_meanwhile, 2) << "the yielding task waited behind all 100 newer tasks";
 }
 
+// Two tasks whose timers come due together at `after` from now, each blocking its worker
+// (deliberately, like a task that should have used spawn_blocking) until the other has started:
+// whichever runs first needs the other worker to take the second. Bounded, so that a regression
+// fails instead of hanging. Returns whether both met.
+bool two_blocking_tasks_meet(Runtime& rt, std::chrono::milliseconds after) {
+  std::atomic<int> started{0};
+  auto meet = [](std::atomic<int>* started, tether::Instant at) -> Task<bool> {
+    co_await tether::sleep_until(at);
+    started->fetch_add(1);
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (started->load() < 2) {
+      if (std::chrono::steady_clock::now() > give_up) co_return false;
+    }
+    co_return true;
+  };
+  return rt.block_on([](auto meet, std::atomic<int>* started, std::chrono::milliseconds after) -> Task<bool> {
+    const tether::Instant at = tether::Clock::now() + after;
+    auto a = tether::spawn(meet(started, at));
+    auto b = tether::spawn(meet(started, at));
+    bool ra = co_await a;
+    bool rb = co_await b;
+    co_return ra&& rb;
+  }(meet, &started, after));
+}
+
 // Property: tasks woken together by the worker that polled their wake-up (here two timers due in the
 // same poll) stay in that worker's queue without waking anyone; when the first of them blocks
 // its worker, the other still runs: a parked worker comes to take it (the scheduler's watcher).
-// Each task waits for the other, so whichever runs first needs the other worker's help.
 TEST(RuntimeTest, TaskQueuedBehindABlockedWorkerIsTakenByAnother) {
   Runtime rt({.workers = 2});
   for (int round = 0; round < static_cast<int>(tether::test::scaled(20)); ++round) {
-    std::atomic<int> started{0};
-    auto meet = [](std::atomic<int>* started, tether::Instant at) -> Task<bool> {
-      co_await tether::sleep_until(at);
-      started->fetch_add(1);
-      // Blocks this worker (deliberately, like a task that should have used spawn_blocking)
-      // until the other task ran; bounded so that a regression fails instead of hanging.
-      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-      while (started->load() < 2) {
-        if (std::chrono::steady_clock::now() > give_up) co_return false;
-      }
-      co_return true;
-    };
-    bool both = rt.block_on([](auto meet, std::atomic<int>* started) -> Task<bool> {
-      const tether::Instant at = tether::Clock::now() + std::chrono::milliseconds(2);
-      auto a = tether::spawn(meet(started, at));
-      auto b = tether::spawn(meet(started, at));
-      bool ra = co_await a;
-      bool rb = co_await b;
-      co_return ra&& rb;
-    }(meet, &started));
-    ASSERT_TRUE(both) << "round " << round << ": a task stayed queued behind a blocked worker";
+    ASSERT_TRUE(two_blocking_tasks_meet(rt, std::chrono::milliseconds(2)))
+        << "round " << round << ": a task stayed queued behind a blocked worker";
   }
 }
 
@@ -223,25 +228,8 @@ TEST(RuntimeTest, WatcherThatPollsTheWorkItselfHandsOverTheWatch) {
   Runtime rt({.workers = 2});
   for (int round = 0; round < static_cast<int>(tether::test::scaled(20)); ++round) {
     std::this_thread::sleep_for(std::chrono::milliseconds(8));
-    std::atomic<int> started{0};
-    auto meet = [](std::atomic<int>* started, tether::Instant at) -> Task<bool> {
-      co_await tether::sleep_until(at);
-      started->fetch_add(1);
-      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-      while (started->load() < 2) {
-        if (std::chrono::steady_clock::now() > give_up) co_return false;
-      }
-      co_return true;
-    };
-    bool both = rt.block_on([](auto meet, std::atomic<int>* started) -> Task<bool> {
-      const tether::Instant at = tether::Clock::now() + std::chrono::milliseconds(3);
-      auto a = tether::spawn(meet(started, at));
-      auto b = tether::spawn(meet(started, at));
-      bool ra = co_await a;
-      bool rb = co_await b;
-      co_return ra&& rb;
-    }(meet, &started));
-    ASSERT_TRUE(both) << "round " << round << ": a task stayed queued behind a blocked worker";
+    ASSERT_TRUE(two_blocking_tasks_meet(rt, std::chrono::milliseconds(3)))
+        << "round " << round << ": a task stayed queued behind a blocked worker";
   }
 }
 

@@ -217,6 +217,13 @@ TEST(TcpStreamVirtualTest, DefaultTimeoutOnVirtualClock) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
 }
 
+// Writes one byte to `s` after `d` on the runtime's clock.
+Task<void> send_after(TcpStream* s, std::chrono::milliseconds d) {
+  co_await tether::sleep(d);
+  char byte = 'x';
+  co_await s->write_all(tether::io::ConstBuffer(&byte, 1));
+}
+
 // Property: each wait gets its own full deadline, however the stream's deadline timer (one per
 // direction, kept armed across waits) was armed before: reads that each wait 3 s under a 10 s
 // io_timeout never time out, and a silent read after them times out exactly 10 s after it began; an
@@ -230,11 +237,6 @@ TEST(TcpStreamVirtualTest, EveryWaitGetsItsOwnDeadline) {
       auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
       TcpStream c = co_await TcpStream::connect(l.local_address());
       TcpStream s = co_await l.accept();
-      auto send_after = [](TcpStream* s, std::chrono::milliseconds d) -> Task<void> {
-        co_await tether::sleep(d);
-        char byte = 'x';
-        co_await s->write_all(tether::io::ConstBuffer(&byte, 1));
-      };
       char buf[16];
       for (int i = 0; i < 5; ++i) {  // 15 s of reads, each well inside its own 10 s
         auto writer = tether::spawn(send_after(&s, 3s));
@@ -278,11 +280,7 @@ TEST(TcpStreamVirtualTest, FinishedWaitLeavesNoTimerForTheClockToJumpTo) {
     auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
     TcpStream c = co_await TcpStream::connect(l.local_address());
     TcpStream s = co_await l.accept();
-    auto send_later = tether::spawn([](TcpStream* s) -> Task<void> {
-      co_await tether::sleep(1s);
-      char byte = 'x';
-      co_await s->write_all(tether::io::ConstBuffer(&byte, 1));
-    }(&s));
+    auto send_later = tether::spawn(send_after(&s, 1s));
     char buf[16];
     EXPECT_EQ(co_await c.read(buf), 1u);  // waited 1 s under the 10 s io_timeout: the timer was armed
     co_await send_later;
