@@ -18,6 +18,7 @@
 #include "tether/core/runtime.hpp"
 #include "tether/core/shield.hpp"
 #include "tether/core/spawn.hpp"
+#include "tether/core/yield.hpp"
 #include "tether/io/signal.hpp"
 #include "tether/time/sleep.hpp"
 
@@ -28,7 +29,8 @@ namespace {
 constexpr int kJobs = 3;
 
 // One unit of in-flight work: it takes a while and must not be abandoned half-way.
-tether::Task<void> job(int i, std::atomic<int>* finished) {
+tether::Task<void> job(int i, std::atomic<int>* started, std::atomic<int>* finished) {
+  started->fetch_add(1, std::memory_order_relaxed);  // relaxed: only counted
   co_await tether::sleep(300ms);
   finished->fetch_add(1, std::memory_order_relaxed);  // relaxed: read after the runtime shut down
   std::printf("job %d finished\n", i);
@@ -37,7 +39,11 @@ tether::Task<void> job(int i, std::atomic<int>* finished) {
 
 tether::Task<void> serve(bool wait_outside, std::atomic<int>* finished) {
   std::vector<tether::JoinHandle<void>> jobs;
-  for (int i = 0; i < kJobs; ++i) jobs.push_back(tether::spawn(tether::shield(job(i, finished))));
+  std::atomic<int> started{0};
+  for (int i = 0; i < kJobs; ++i) jobs.push_back(tether::spawn(tether::shield(job(i, &started, finished))));
+  // "ready" once every job is in flight: a task cancelled before it first runs never runs at all, so
+  // its shield would not have begun yet.
+  while (started.load(std::memory_order_relaxed) < kJobs) co_await tether::yield_now();
   std::printf("ready\n");
   std::fflush(stdout);
   if (!wait_outside) {
