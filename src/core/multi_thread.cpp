@@ -5,7 +5,8 @@
 //                newest first; tasks waiting their turn, served oldest first. Others steal the oldest half
 //   Inject       the global queue, for tasks scheduled from outside a worker and queue overflow
 //   Idle         who is parked and who is searching; decides whom to wake (after Tokio's idle.rs)
-//   Parker       how one worker sleeps: in the driver (epoll, fires timers) or on a condvar
+//   Parker       how one worker sleeps: in the driver (fires timers), or on a condvar (epoll) or in
+//                its own lane of the driver (io_uring)
 //   Worker::run  the loop: LIFO slot, local queue, global queue, steal, park
 //
 // No lost wake-ups (the rule every path below keeps): a producer publishes a task, then (seq_cst)
@@ -198,15 +199,17 @@ constexpr unsigned kQuietNaps = 20;
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
-// Parker: kEmpty -> kParkedCondvar | kParkedDriver -> (unpark) kNotified -> kEmpty.
+// Parker: kEmpty -> kParkedCondvar | kParkedDriver | kParkedLane -> (unpark) kNotified -> kEmpty.
 // ---------------------------------------------------------------------------------------------
 class Parker {
  public:
-  enum : int { kEmpty, kParkedCondvar, kParkedDriver, kNotified };
+  enum : int { kEmpty, kParkedCondvar, kParkedDriver, kParkedLane, kNotified };
+  unsigned lane = 0;  // the driver lane of this parker's worker (its index)
 
   // Sleeps until unpark(), or for at most `max_ms` (-1: no limit). With `in_driver` (and the driver
   // free) it sleeps in the driver, which also ends the sleep on I/O events and due timers;
-  // otherwise on the condvar, and then no longer than until the next timer is due.
+  // otherwise no longer than until the next timer is due: on the condvar, or on io_uring in this
+  // worker's own lane of the driver, where the kernel wakes it for the polls it armed (driver.hpp).
   void park(MultiThreadCore& core, int max_ms, bool in_driver) {
     int expected = kNotified;
     if (state_.compare_exchange_strong(expected, kEmpty, std::memory_order_acq_rel)) return;
@@ -223,7 +226,11 @@ class Parker {
         int until_timer = next <= now ? 0 : static_cast<int>(std::min<std::uint64_t>(next - now, 60'000));
         if (max_ms < 0 || until_timer < max_ms) max_ms = until_timer;
       }
-      park_condvar(max_ms);
+      if (core.driver().backend() == IoBackend::kIoUring) {
+        park_lane(core, max_ms);
+      } else {
+        park_condvar(max_ms);
+      }
     }
   }
 
@@ -234,6 +241,8 @@ class Parker {
       cv_.notify_one();
     } else if (prev == kParkedDriver) {
       core.driver().unpark();
+    } else if (prev == kParkedLane) {
+      core.driver().wake_lane(lane);
     }
   }
 
@@ -261,6 +270,18 @@ class Parker {
         return;
       }
     }
+  }
+
+  void park_lane(MultiThreadCore& core, int max_ms) {
+    int expected = kEmpty;
+    if (!state_.compare_exchange_strong(expected, kParkedLane, std::memory_order_acq_rel)) {
+      state_.store(kEmpty, std::memory_order_release);  // it was kNotified
+      return;
+    }
+    // An unpark() from here on wakes the lane; its wake-up stays posted until reaped, so one sent
+    // before the sleep begins ends it at once.
+    core.drive_lane(max_ms);
+    state_.store(kEmpty, std::memory_order_release);  // notified or not, the caller re-checks
   }
 
   void park_driver(MultiThreadCore& core, int max_ms) {
@@ -303,13 +324,14 @@ constexpr unsigned kMaxLifoRuns = 3;
 }  // namespace
 
 MultiThreadCore::MultiThreadCore(RuntimeOptions options) : RuntimeCore(std::move(options)) {
-  unsigned n = options_.workers ? options_.workers : std::max(1u, std::thread::hardware_concurrency());
+  unsigned n = worker_count_for(options_);
   idle_ = std::make_unique<Idle>(n);
   inject_ = std::make_unique<Inject>();
   workers_.reserve(n);
   for (unsigned i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<Worker>());
     workers_.back()->index = i;
+    workers_.back()->parker.lane = i;
     workers_.back()->marks_seen.resize(n);
     workers_.back()->rng.seed(i + 1);
   }
@@ -427,6 +449,14 @@ void MultiThreadCore::drive(int timeout_ms, int max_ms) noexcept {
   driver().wait(timeout_ms);
   driver_wake_at_.store(kNotSleeping, std::memory_order_relaxed);  // relaxed: a stale value only costs a spare wake
   process_timers();
+  tls_in_drive = false;
+  if (tls_polled_work) ensure_watcher();
+}
+
+void MultiThreadCore::drive_lane(int max_ms) noexcept {
+  tls_in_drive = true;
+  tls_polled_work = false;
+  driver().wait_lane(max_ms);
   tls_in_drive = false;
   if (tls_polled_work) ensure_watcher();
 }
@@ -652,6 +682,7 @@ void MultiThreadCore::run(Worker* w) {
   RuntimeCore::set_current(this);
   std::string name = options_.name.substr(0, 10) + "-w" + std::to_string(w->index);
   pthread_setname_np(pthread_self(), name.c_str());
+  driver().bind_thread(w->index);
   if (options_.on_worker_start) options_.on_worker_start(w->index);
   while (!stop_flag_.load(std::memory_order_acquire)) {
     ++w->tick;
@@ -675,6 +706,7 @@ void MultiThreadCore::run(Worker* w) {
     park(w);
   }
   flush(w->retired);
+  driver().unbind_thread();
   if (options_.on_worker_stop) options_.on_worker_stop(w->index);
   RuntimeCore::set_current(nullptr);
   tls_worker = nullptr;

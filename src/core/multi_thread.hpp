@@ -46,6 +46,9 @@ class MultiThreadCore final : public RuntimeCore {
   // Waits in the driver (timeout -1: until the next timer, but at most `max_ms` if that is not
   // -1), then fires due timers. Caller holds driver_mu_.
   void drive(int timeout_ms, int max_ms = -1) noexcept;
+  // io_uring, a parked worker without the driver lock: sleeps in its own lane of the driver for
+  // up to max_ms (-1: until woken) and dispatches the I/O events that arrive there.
+  void drive_lane(int max_ms) noexcept;
   // After queueing work without notifying: wakes a worker into the watcher's role if none has it
   // and one sleeps without a time limit (park()).
   void ensure_watcher() noexcept;

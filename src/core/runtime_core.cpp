@@ -45,6 +45,11 @@ unsigned ShardedCounter::shard_index() noexcept {
   return index;
 }
 
+unsigned worker_count_for(const RuntimeOptions& options) noexcept {
+  if (options.flavor != Flavor::kMultiThread) return 1;
+  return options.workers ? options.workers : std::max(1u, std::thread::hardware_concurrency());
+}
+
 RuntimeCore* RuntimeCore::current() noexcept { return tls_current_core; }
 void RuntimeCore::set_current(RuntimeCore* core) noexcept { tls_current_core = core; }
 
@@ -53,7 +58,8 @@ RuntimeCore::RuntimeCore(RuntimeOptions options)
       // Every line the runtime writes carries the writing task's id and name (task_fields_logger.hpp).
       logger_(std::make_shared<TaskFieldsLogger>(options_.logger ? options_.logger : spdlog::default_logger())),
       root_(new RootState()),
-      driver_(std::make_unique<Driver>(options_.io_backend)),
+      // io_uring: a ring per worker (driver.hpp says why).
+      driver_(std::make_unique<Driver>(options_.io_backend, worker_count_for(options_))),
       counters_(std::make_unique<RuntimeCounters>()) {
   debug_enabled_ = logger_->should_log(spdlog::level::debug);
 }

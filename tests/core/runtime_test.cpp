@@ -219,6 +219,18 @@ TEST(RuntimeTest, TaskQueuedBehindABlockedWorkerIsTakenByAnother) {
   }
 }
 
+// Property: the same on io_uring, where a worker outside the driver sleeps in its own lane of the
+// driver instead of on a condvar (driver.hpp): the watcher's naps, its help and the hand-overs all
+// go through the lanes' wake-ups.
+TEST(RuntimeTest, TaskQueuedBehindABlockedWorkerIsTakenByAnotherOnIoUring) {
+  Runtime rt({.workers = 2, .io_backend = tether::IoBackend::kIoUring});
+  for (int round = 0; round < static_cast<int>(tether::test::scaled(20)); ++round) {
+    if (round % 2) std::this_thread::sleep_for(std::chrono::milliseconds(8));
+    ASSERT_TRUE(two_blocking_tasks_meet(rt, std::chrono::milliseconds(2 + round % 2)))
+        << "round " << round << ": a task stayed queued behind a blocked worker";
+  }
+}
+
 // Property: as above, when the two tasks' timers are fired by the watcher itself, napping in the
 // driver while the other worker sleeps without limit: the watcher gives up its role to run them,
 // and must hand the watch to the sleeper (a watcher's own poll finds the role taken and wakes

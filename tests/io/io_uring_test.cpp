@@ -83,6 +83,101 @@ TEST(IoUringTest, RegistrationOutlivesTheThreadThatMadeIt) {
   }(ends->first, ends->second));
 }
 
+// Property: a poll lives on the lane of the thread that armed it, so a worker that does not hold
+// the driver lock, sleeping in its own lane (driver.hpp), gets its own registrations' events and
+// no other lane sees them; remove() from another thread ends that poll; wake_lane() ends a sleep
+// in the lane, also when sent before the sleep begins. One thread plays both lanes' owners: a
+// write's wake-up runs as the arming thread's task work on its way out of the write, so the
+// completion is posted before the next line looks for it.
+TEST(IoUringTest, APollLivesOnTheLaneOfTheThreadThatArmedIt) {
+  using namespace std::chrono_literals;
+  struct Recorder final : tether::detail::EventSource {
+    void on_events(std::uint32_t) noexcept override {}
+    void on_poll_ended(std::uint32_t gen) noexcept override { ended_gen = static_cast<int>(gen); }
+    int ended_gen = -1;  // Access: only this test's thread (the only one that waits)
+  };
+  Recorder source;  // declared first: outlives the driver, which may still deliver to it
+  tether::detail::Driver driver(IoBackend::kIoUring, 2);
+  if (driver.backend() != IoBackend::kIoUring) GTEST_SKIP() << "io_uring refused here: " << driver.refusal();
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+  constexpr std::uint32_t kGen = 3;
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+
+  driver.bind_thread(1);
+  ASSERT_EQ(driver.add(fds[0], &source, kGen), 0);  // reports the socket writable at once
+  ASSERT_EQ(::write(fds[1], "x", 1), 1);            // and then readable
+  driver.bind_thread(0);
+  EXPECT_EQ(driver.wait_lane(0), 0) << "lane 0 reaped events of a poll armed on lane 1";
+  driver.bind_thread(1);
+  int dispatched = 0;
+  while (dispatched < 2 && std::chrono::steady_clock::now() < give_up) dispatched += driver.wait_lane(100);
+  EXPECT_EQ(dispatched, 2) << "lane 1 did not deliver the events of the poll armed on it";
+
+  std::thread([&] { driver.remove(fds[0], &source, kGen); }).join();
+  ::close(fds[0]);
+  while (source.ended_gen < 0 && std::chrono::steady_clock::now() < give_up) driver.wait_lane(100);
+  EXPECT_EQ(source.ended_gen, static_cast<int>(kGen)) << "remove() from another thread left the poll armed";
+
+  driver.wake_lane(1);
+  EXPECT_EQ(driver.wait_lane(-1), 0);  // returns: the wake-up was posted before the sleep
+  std::thread waker([&] {
+    std::this_thread::sleep_for(20ms);  // most likely during the sleep below; before it also works
+    driver.wake_lane(1);
+  });
+  EXPECT_EQ(driver.wait_lane(-1), 0);
+  waker.join();
+  driver.unbind_thread();
+  ::close(fds[1]);
+}
+
+// Property: a worker blocked inside a task does not hold up the events of the connections it
+// registered: the other worker, watching, reaps that worker's lane and runs the reader. The root
+// task registers a socket pair on its worker's lane, starts a reader on the far end, writes a
+// byte, then blocks its worker (a plain condvar wait) until the reader has the byte. Only the
+// other worker can deliver it; without that, the wait gives up after 10 s and the test fails.
+TEST(IoUringTest, BlockedWorkerDoesNotStrandItsRegistrations) {
+  tether::Runtime rt({.workers = 2, .io_backend = IoBackend::kIoUring});
+  SKIP_WITHOUT_IO_URING(rt);
+  struct Meeting {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool reader_waiting = false;  // Access: under mu
+    bool reader_done = false;     // Access: under mu
+  } meeting;
+  bool delivered = rt.block_on([](Meeting* m) -> Task<bool> {
+    auto [a, b] = io::UnixStream::pair();
+    auto reader = tether::spawn([](io::UnixStream s, Meeting* m) -> Task<char> {
+      {
+        std::lock_guard g(m->mu);
+        m->reader_waiting = true;
+      }
+      char c = 0;
+      co_await s.read_exact(io::MutableBuffer(&c, 1), tether::Deadline::after(std::chrono::seconds(30)));
+      {
+        std::lock_guard g(m->mu);
+        m->reader_done = true;
+      }
+      m->cv.notify_all();
+      co_return c;
+    }(std::move(b), m));
+    for (;;) {
+      co_await tether::yield_now();
+      std::lock_guard g(m->mu);
+      if (m->reader_waiting) break;
+    }
+    co_await a.write_all(io::ConstBuffer("q", 1));
+    bool done;
+    {
+      std::unique_lock g(m->mu);  // blocks this worker on purpose
+      done = m->cv.wait_for(g, std::chrono::seconds(10), [m] { return m->reader_done; });
+    }
+    char got = co_await reader;
+    co_return done&& got == 'q';
+  }(&meeting));
+  EXPECT_TRUE(delivered) << "the reader's byte waited for the blocked worker";
+}
+
 // Remembers the generation of the registration whose poll the driver reported ended.
 class PollEndRecorder final : public tether::detail::EventSource {
  public:

@@ -38,6 +38,10 @@ class RootState final : public CancelState {
   void destroy_self() noexcept override { delete this; }
 };
 
+// The number of worker threads a runtime with these options runs: 1 for the current-thread
+// flavour, else options.workers or one per hardware thread.
+unsigned worker_count_for(const RuntimeOptions& options) noexcept;
+
 class RuntimeCore {
  public:
   explicit RuntimeCore(RuntimeOptions options);
