@@ -134,7 +134,7 @@ thread_local const Driver* tls_lane_driver = nullptr;
 thread_local std::uint32_t tls_lane = 0;
 
 // Sets a ring up: COOP_TASKRUN, and the EXT_ARG feature that Ring::sleep() relies on. Returns
-// 0 or why not.
+// an empty string, or why the kernel refused.
 std::string init_ring(io_uring& ring) {
   // Sized for bursts of completions; the kernel keeps overflowing ones (IORING_FEAT_NODROP).
   // COOP_TASKRUN: a poll's wake-up runs as task work of the thread that armed the poll. Without
