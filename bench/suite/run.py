@@ -44,6 +44,11 @@ RUNTIMES = [TETHER] + PEERS
 # echo so that every runtime's figure can be read against what the machine allows. Shown in the
 # table, left out of the charts.
 FLOORS = ["bare-epoll", "bare-uring"]
+# Variants of tether itself, run on echo beside the default: the same tether_peer with extra
+# arguments. Shown in the table (its tether/peer column is the default against the variant), left
+# out of the charts.
+VARIANTS = {"tether-uring": (TETHER, ["uring=1"])}
+TABLE_ONLY = FLOORS + list(VARIANTS)
 
 
 # ---------------------------------------------------------------------------
@@ -133,7 +138,7 @@ WORKLOADS = [
              {"seconds": 1, "warmup_ms": 200},
              [Metric("rtt_per_s", "throughput", "k rtt/s", 1e-3, "higher", 1),
               Metric("p99_us", "p99", "us", 1.0, "lower", 0)],
-             server=True, client=loadgen_argv, runtimes=RUNTIMES + FLOORS,
+             server=True, client=loadgen_argv, runtimes=RUNTIMES + list(VARIANTS) + FLOORS,
              about="TCP echo, 100 connections x 64 bytes, 5 s, shared load generator"),
     # Actors: tether's actors against CAF (Debian's libcaf-dev, bench/peers/caf); see PROTOCOL.md.
     Workload("actor-tell", "actor-tell", {"n": 1000000}, {"n": 100000}, [TIME], runtimes=[TETHER, "caf"],
@@ -352,6 +357,7 @@ BINARIES = {
 
 
 def binary(rt):
+    rt = VARIANTS.get(rt, (rt,))[0]
     if rt == TETHER:
         for c in tether_candidates():
             if c and os.path.isfile(c) and os.access(c, os.X_OK):
@@ -374,8 +380,8 @@ def build_all(runtimes, need_loadgen, build_tether_side):
     for rt in runtimes:
         if rt in builders:
             steps.append((rt, builders[rt]))
-        elif rt == TETHER and build_tether_side:
-            steps.append((rt, build_tether))
+        elif VARIANTS.get(rt, (rt,))[0] == TETHER and build_tether_side and TETHER not in [n for n, _ in steps]:
+            steps.append((TETHER, build_tether))
     status = {}
     for name, fn in steps:
         t0 = time.monotonic()
@@ -491,7 +497,7 @@ def is_unsupported(res):
 def server_argv(w, rt, port):
     if w.servers:
         return w.servers[rt](port)
-    return [binary(rt), w.command, "port=%d" % port]
+    return [binary(rt), w.command, "port=%d" % port] + VARIANTS.get(rt, (rt, []))[1]
 
 
 def run_server(w, rt, quick, timeout):
@@ -697,8 +703,8 @@ def svg_chart(title, subtitle, groups, series, xlabel, empty_note):
 
 
 def charts(rows, runtimes):
-    runtimes = [rt for rt in runtimes if rt not in FLOORS]
-    rows = [r for r in rows if r["runtime"] not in FLOORS]
+    runtimes = [rt for rt in runtimes if rt not in TABLE_ONLY]
+    rows = [r for r in rows if r["runtime"] not in TABLE_ONLY]
     peers = [rt for rt in runtimes if rt != TETHER]
     adv_groups, rel_groups, order = [], [], []
     by_key = {}
@@ -809,7 +815,9 @@ def write_docs(report, rows, ratio_svg, rel_svg, run_cmd):
                "",
                "`bare-epoll` and `bare-uring` are not runtimes but the echo workload's floors: one thread and one "
                "loop with no runtime at all (bench/peers/bare), on readiness and on io_uring completions. Their row "
-               "shows what the machine allows; see \"The echo ceiling\" above.",
+               "shows what the machine allows; see \"The echo ceiling\" above. `tether-uring` is tether's echo "
+               "server on its io_uring backend (`uring=1`; docs/io.md \"Backends\"), its ratio the default "
+               "(epoll) against it.",
                "",
                render_md_table(rows), ""]
     problems = report.get("problems") or []
