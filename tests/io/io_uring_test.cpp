@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -129,6 +130,33 @@ TEST(IoUringTest, APollLivesOnTheLaneOfTheThreadThatArmedIt) {
   waker.join();
   driver.unbind_thread();
   ::close(fds[1]);
+}
+
+// Property: unpark() ends the wait() of the thread holding the driver, whichever lane that thread
+// sleeps in, and an unpark() that finds nobody waiting makes the next wait() return at once
+// (driver.cpp, wait_ring()'s protocol). Every wait here is unbounded, so a lost unpark hangs the
+// test (ctest's timeout fails it).
+TEST(IoUringTest, UnparkEndsTheDriverWaitInAnyLane) {
+  using namespace std::chrono_literals;
+  tether::detail::Driver driver(IoBackend::kIoUring, 2);
+  if (driver.backend() != IoBackend::kIoUring) GTEST_SKIP() << "io_uring refused here: " << driver.refusal();
+  driver.unpark();
+  EXPECT_EQ(driver.wait(-1), 0);  // unbound thread: lane 0; returns at once
+  for (unsigned lane : {0u, 1u}) {
+    std::atomic<bool> first_wait_done{false};
+    std::thread waiter([&] {
+      driver.bind_thread(lane);
+      driver.unpark();  // before the wait: kept for it
+      EXPECT_EQ(driver.wait(-1), 0);
+      first_wait_done.store(true);
+      EXPECT_EQ(driver.wait(-1), 0);  // ended by the unpark below, sent during it or before it
+      driver.unbind_thread();
+    });
+    while (!first_wait_done.load()) std::this_thread::yield();
+    std::this_thread::sleep_for(20ms);  // most likely during the second wait; before it also works
+    driver.unpark();
+    waiter.join();
+  }
 }
 
 // Property: a worker blocked inside a task does not hold up the events of the connections it
