@@ -134,22 +134,27 @@ TEST(IoUringTest, APollLivesOnTheLaneOfTheThreadThatArmedIt) {
 
 // Property: unpark() ends the wait() of the thread holding the driver, whichever lane that thread
 // sleeps in, and an unpark() that finds nobody waiting makes the next wait() return at once
-// (driver.cpp, wait_ring()'s protocol). Every wait here is unbounded, so a lost unpark hangs the
-// test (ctest's timeout fails it).
+// (driver.cpp, wait_ring()'s protocol). Each wait is bounded at 20 s so that a lost unpark fails
+// the test instead of hanging it; an unpark ends it in microseconds.
 TEST(IoUringTest, UnparkEndsTheDriverWaitInAnyLane) {
   using namespace std::chrono_literals;
   tether::detail::Driver driver(IoBackend::kIoUring, 2);
   if (driver.backend() != IoBackend::kIoUring) GTEST_SKIP() << "io_uring refused here: " << driver.refusal();
+  auto unparked_wait = [&driver] {
+    auto start = std::chrono::steady_clock::now();
+    driver.wait(20'000);
+    return std::chrono::steady_clock::now() - start < 10s;
+  };
   driver.unpark();
-  EXPECT_EQ(driver.wait(-1), 0);  // unbound thread: lane 0; returns at once
+  EXPECT_TRUE(unparked_wait()) << "unbound thread (lane 0), unpark before the wait";
   for (unsigned lane : {0u, 1u}) {
     std::atomic<bool> first_wait_done{false};
     std::thread waiter([&] {
       driver.bind_thread(lane);
-      driver.unpark();  // before the wait: kept for it
-      EXPECT_EQ(driver.wait(-1), 0);
+      driver.unpark();
+      EXPECT_TRUE(unparked_wait()) << "lane " << lane << ", unpark before the wait";
       first_wait_done.store(true);
-      EXPECT_EQ(driver.wait(-1), 0);  // ended by the unpark below, sent during it or before it
+      EXPECT_TRUE(unparked_wait()) << "lane " << lane << ", unpark during the wait (or just before it)";
       driver.unbind_thread();
     });
     while (!first_wait_done.load()) std::this_thread::yield();
