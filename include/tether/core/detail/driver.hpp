@@ -1,9 +1,10 @@
 // Internal; not part of the public API.
 //
-// Driver: the event source a parked worker sleeps in. At most one thread waits in it at a time (the
-// runtime's driver lock), and that thread also fires timers, so no thread is dedicated to timers or
-// I/O. The I/O layer registers file descriptors with add(), each with an EventSource that receives
-// edge-triggered readiness (epoll's EPOLLIN/EPOLLOUT/EPOLLRDHUP/EPOLLHUP/EPOLLERR bits).
+// Driver: the event source a parked worker sleeps in. At most one thread waits in wait() at a time
+// (the runtime's driver lock), and that thread also fires timers, so no thread is dedicated to
+// timers or I/O; on io_uring the other parked workers sleep in their own lanes (wait_lane()). The I/O layer registers
+// file descriptors with add(), each with an EventSource that receives edge-triggered readiness (epoll's
+// EPOLLIN/EPOLLOUT/EPOLLRDHUP/EPOLLHUP/EPOLLERR bits).
 //
 // Two backends behind the same interface (RuntimeOptions::io_backend):
 //   epoll     one epoll instance (EPOLLET registrations) with an eventfd for wake-ups.
