@@ -84,6 +84,23 @@ TEST(IoUringTest, RegistrationOutlivesTheThreadThatMadeIt) {
   }(ends->first, ends->second));
 }
 
+// Remembers the generation of the registration whose poll the driver reported ended.
+class PollEndRecorder final : public tether::detail::EventSource {
+ public:
+  void on_events(std::uint32_t) noexcept override {}
+  void on_poll_ended(std::uint32_t gen) noexcept override { ended_gen = static_cast<int>(gen); }
+  int ended_gen = -1;  // Access: only the thread waiting in the driver (wait() or wait_lane())
+};
+
+// Runs `wait` (a driver wait bounded at 20 s) and says whether something ended it early: a
+// wake-up ends it in microseconds, and the bound makes a lost one fail the test instead of hanging.
+template <class Wait>
+bool ended_early(Wait&& wait) {
+  auto start = std::chrono::steady_clock::now();
+  wait(20'000);
+  return std::chrono::steady_clock::now() - start < std::chrono::seconds(10);
+}
+
 // Property: a poll lives on the lane of the thread that armed it, so a worker that does not hold
 // the driver lock, sleeping in its own lane (driver.hpp), gets its own registrations' events and
 // no other lane sees them; remove() from another thread ends that poll; wake_lane() ends a sleep
@@ -92,12 +109,7 @@ TEST(IoUringTest, RegistrationOutlivesTheThreadThatMadeIt) {
 // completion is posted before the next line looks for it.
 TEST(IoUringTest, APollLivesOnTheLaneOfTheThreadThatArmedIt) {
   using namespace std::chrono_literals;
-  struct Recorder final : tether::detail::EventSource {
-    void on_events(std::uint32_t) noexcept override {}
-    void on_poll_ended(std::uint32_t gen) noexcept override { ended_gen = static_cast<int>(gen); }
-    int ended_gen = -1;  // Access: only this test's thread (the only one that waits)
-  };
-  Recorder source;  // declared first: outlives the driver, which may still deliver to it
+  PollEndRecorder source;  // declared first: outlives the driver, which may still deliver to it
   tether::detail::Driver driver(IoBackend::kIoUring, 2);
   if (driver.backend() != IoBackend::kIoUring) GTEST_SKIP() << "io_uring refused here: " << driver.refusal();
   int fds[2];
@@ -120,12 +132,7 @@ TEST(IoUringTest, APollLivesOnTheLaneOfTheThreadThatArmedIt) {
   while (source.ended_gen < 0 && std::chrono::steady_clock::now() < give_up) driver.wait_lane(100);
   EXPECT_EQ(source.ended_gen, static_cast<int>(kGen)) << "remove() from another thread left the poll armed";
 
-  // Bounded at 20 s so that a lost wake-up fails instead of hanging; a wake-up ends it at once.
-  auto woken_sleep = [&driver] {
-    auto start = std::chrono::steady_clock::now();
-    driver.wait_lane(20'000);
-    return std::chrono::steady_clock::now() - start < 10s;
-  };
+  auto woken_sleep = [&driver] { return ended_early([&driver](int ms) { driver.wait_lane(ms); }); };
   driver.wake_lane(1);
   EXPECT_TRUE(woken_sleep()) << "a wake-up posted before the sleep";
   std::thread waker([&] {
@@ -140,17 +147,12 @@ TEST(IoUringTest, APollLivesOnTheLaneOfTheThreadThatArmedIt) {
 
 // Property: unpark() ends the wait() of the thread holding the driver, whichever lane that thread
 // sleeps in, and an unpark() that finds nobody waiting makes the next wait() return at once
-// (driver.cpp, wait_ring()'s protocol). Each wait is bounded at 20 s so that a lost unpark fails
-// the test instead of hanging it; an unpark ends it in microseconds.
+// (driver.cpp, wait_ring()'s protocol).
 TEST(IoUringTest, UnparkEndsTheDriverWaitInAnyLane) {
   using namespace std::chrono_literals;
   tether::detail::Driver driver(IoBackend::kIoUring, 2);
   if (driver.backend() != IoBackend::kIoUring) GTEST_SKIP() << "io_uring refused here: " << driver.refusal();
-  auto unparked_wait = [&driver] {
-    auto start = std::chrono::steady_clock::now();
-    driver.wait(20'000);
-    return std::chrono::steady_clock::now() - start < 10s;
-  };
+  auto unparked_wait = [&driver] { return ended_early([&driver](int ms) { driver.wait(ms); }); };
   driver.unpark();
   EXPECT_TRUE(unparked_wait()) << "unbound thread (lane 0), unpark before the wait";
   for (unsigned lane : {0u, 1u}) {
@@ -216,14 +218,6 @@ TEST(IoUringTest, BlockedWorkerDoesNotStrandItsRegistrations) {
   }(&meeting));
   EXPECT_TRUE(delivered) << "the reader's byte waited for the blocked worker";
 }
-
-// Remembers the generation of the registration whose poll the driver reported ended.
-class PollEndRecorder final : public tether::detail::EventSource {
- public:
-  void on_events(std::uint32_t) noexcept override {}
-  void on_poll_ended(std::uint32_t gen) noexcept override { ended_gen = static_cast<int>(gen); }
-  int ended_gen = -1;  // Access: only the thread calling Driver::wait()
-};
 
 // Pins the calling thread to the CPU it is on, for the guard's lifetime; threads it starts meanwhile
 // inherit the pin.
