@@ -243,7 +243,7 @@ void Driver::remove(int fd, EventSource* src, std::uint32_t gen) noexcept {
     // longer releases the socket and the peer never sees the end of stream (a read on the other
     // end waits out its io_timeout). That happens whenever an fd is closed on one thread right
     // after an event for it, while the thread that armed its poll has not yet run its task work
-    // (a worker parked on its condvar takes microseconds to be scheduled). A cancel marks the
+    // (a sleeping thread takes microseconds to be scheduled). A cancel marks the
     // request cancelled whether or not it can take ownership; the task work, when it runs, ends
     // the poll.
     // The poll's final completion (-ECANCELED) reaches on_poll_ended() with the old generation,
