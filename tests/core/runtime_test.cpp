@@ -210,24 +210,18 @@ bool two_blocking_tasks_meet(Runtime& rt, std::chrono::milliseconds after) {
 
 // Property: tasks woken together by the worker that polled their wake-up (here two timers due in the
 // same poll) stay in that worker's queue without waking anyone; when the first of them blocks
-// its worker, the other still runs: a parked worker comes to take it (the scheduler's watcher).
+// its worker, the other still runs: a parked worker comes to take it (the scheduler's watcher). On
+// both I/O backends: on io_uring a worker outside the driver sleeps in its own lane of the driver
+// instead of on a condvar (driver.hpp), so the watcher's naps, its help and the hand-overs all go
+// through the lanes' wake-ups.
 TEST(RuntimeTest, TaskQueuedBehindABlockedWorkerIsTakenByAnother) {
-  Runtime rt({.workers = 2});
-  for (int round = 0; round < static_cast<int>(tether::test::scaled(20)); ++round) {
-    ASSERT_TRUE(two_blocking_tasks_meet(rt, std::chrono::milliseconds(2)))
-        << "round " << round << ": a task stayed queued behind a blocked worker";
-  }
-}
-
-// Property: the same on io_uring, where a worker outside the driver sleeps in its own lane of the
-// driver instead of on a condvar (driver.hpp): the watcher's naps, its help and the hand-overs all
-// go through the lanes' wake-ups.
-TEST(RuntimeTest, TaskQueuedBehindABlockedWorkerIsTakenByAnotherOnIoUring) {
-  Runtime rt({.workers = 2, .io_backend = tether::IoBackend::kIoUring});
-  for (int round = 0; round < static_cast<int>(tether::test::scaled(20)); ++round) {
-    if (round % 2) std::this_thread::sleep_for(std::chrono::milliseconds(8));
-    ASSERT_TRUE(two_blocking_tasks_meet(rt, std::chrono::milliseconds(2 + round % 2)))
-        << "round " << round << ": a task stayed queued behind a blocked worker";
+  for (auto backend : {tether::IoBackend::kEpoll, tether::IoBackend::kIoUring}) {
+    Runtime rt({.workers = 2, .io_backend = backend});
+    for (int round = 0; round < static_cast<int>(tether::test::scaled(20)); ++round) {
+      ASSERT_TRUE(two_blocking_tasks_meet(rt, std::chrono::milliseconds(2)))
+          << "backend " << static_cast<int>(backend) << ", round " << round
+          << ": a task stayed queued behind a blocked worker";
+    }
   }
 }
 
@@ -237,11 +231,14 @@ TEST(RuntimeTest, TaskQueuedBehindABlockedWorkerIsTakenByAnotherOnIoUring) {
 // nobody). The pause between rounds lets the runtime settle into that state: one worker watching,
 // the other asleep.
 TEST(RuntimeTest, WatcherThatPollsTheWorkItselfHandsOverTheWatch) {
-  Runtime rt({.workers = 2});
-  for (int round = 0; round < static_cast<int>(tether::test::scaled(20)); ++round) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(8));
-    ASSERT_TRUE(two_blocking_tasks_meet(rt, std::chrono::milliseconds(3)))
-        << "round " << round << ": a task stayed queued behind a blocked worker";
+  for (auto backend : {tether::IoBackend::kEpoll, tether::IoBackend::kIoUring}) {
+    Runtime rt({.workers = 2, .io_backend = backend});
+    for (int round = 0; round < static_cast<int>(tether::test::scaled(20)); ++round) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(8));
+      ASSERT_TRUE(two_blocking_tasks_meet(rt, std::chrono::milliseconds(3)))
+          << "backend " << static_cast<int>(backend) << ", round " << round
+          << ": a task stayed queued behind a blocked worker";
+    }
   }
 }
 
