@@ -315,16 +315,20 @@ bool consume_budget() noexcept {
   return true;
 }
 
+void requeue_current(std::coroutine_handle<> h) noexcept {
+  TaskHeader* t = tls_current_task;
+  check_no_held_locks(t);
+  t->resume_point = h;
+  t->wake(ScheduleHint::kYield);  // kRunning -> kRunning|kNotified: requeued at the back
+}
+
 }  // namespace tether::detail
 
 namespace tether {
 
 bool YieldAwaiter::await_suspend(std::coroutine_handle<> h) {
-  detail::TaskHeader* t = detail::current_task();
-  if (!t) throw Error("yield_now() awaited outside a tether task");
-  detail::check_no_held_locks(t);
-  t->resume_point = h;
-  t->wake(detail::ScheduleHint::kYield);  // kRunning -> kRunning|kNotified: requeued at the back
+  if (!detail::current_task()) throw Error("yield_now() awaited outside a tether task");
+  detail::requeue_current(h);
   return true;
 }
 

@@ -35,12 +35,12 @@ namespace tether::io {
 
 template <class S>
 concept AsyncReadStream = requires(S& s, MutableBuffer b, Deadline d) {
-  { s.read(b, d) } -> std::same_as<Task<std::size_t>>;
+  { s.read(b, d) } -> std::convertible_to<Task<std::size_t>>;
 };
 
 template <class S>
 concept AsyncWriteStream = requires(S& s, ConstBuffer b, Deadline d) {
-  { s.write_all(b, d) } -> std::same_as<Task<void>>;
+  { s.write_all(b, d) } -> std::convertible_to<Task<void>>;
 };
 
 template <AsyncReadStream S>

@@ -22,6 +22,7 @@
 #include "tether/core/task.hpp"
 #include "tether/io/buffer.hpp"
 #include "tether/io/detail/async_fd.hpp"
+#include "tether/io/io_op.hpp"
 #include "tether/io/io_timeout.hpp"
 #include "tether/time/deadline.hpp"
 
@@ -35,16 +36,14 @@ class PipeReader {
 
   // Returns: bytes read, 0 at end of stream | Throws: io::Error, TimedOut, Cancelled
   // Cancellation: Cancel-safe: nothing was consumed.
-  [[nodiscard]] Task<std::size_t> read(MutableBuffer buf, Deadline deadline) {
-    return io_.read_some(buf.data, buf.size, deadline, "read");
+  [[nodiscard]] IoOp<std::size_t> read(MutableBuffer buf, Deadline deadline) {
+    return IoOp<std::size_t>(io_, buf, deadline, "read");
   }
-  [[nodiscard]] Task<std::size_t> read(MutableBuffer buf) {
-    return io_.read_some(buf.data, buf.size, timeout_, "read");
-  }
+  [[nodiscard]] IoOp<std::size_t> read(MutableBuffer buf) { return IoOp<std::size_t>(io_, buf, timeout_, "read"); }
   // Throws io::Error kUnexpectedEof if the pipe ends first.
   // Cancellation: Not cancel-safe: bytes already read are lost; use read().
-  [[nodiscard]] Task<void> read_exact(MutableBuffer buf, Deadline deadline) {
-    return io_.read_exact(buf.data, buf.size, deadline, "read");
+  [[nodiscard]] IoOp<void> read_exact(MutableBuffer buf, Deadline deadline) {
+    return IoOp<void>(io_, buf, deadline, "read");
   }
   // Everything until end of stream, at most `limit` bytes (io::Error beyond it).
   // Cancellation: Not cancel-safe: what was read so far is lost.
@@ -65,17 +64,15 @@ class PipeWriter {
   PipeWriter(int fd, std::string label) : io_(fd, ::tether::detail::FdKind::kPipe, std::move(label)) {}
 
   // Cancellation: Cancel-safe: nothing was consumed.
-  [[nodiscard]] Task<std::size_t> write(ConstBuffer buf, Deadline deadline) {
-    return io_.write_some(buf.data, buf.size, deadline, "write");
+  [[nodiscard]] IoOp<std::size_t> write(ConstBuffer buf, Deadline deadline) {
+    return IoOp<std::size_t>(io_, buf, deadline, "write");
   }
-  [[nodiscard]] Task<std::size_t> write(ConstBuffer buf) {
-    return io_.write_some(buf.data, buf.size, timeout_, "write");
-  }
+  [[nodiscard]] IoOp<std::size_t> write(ConstBuffer buf) { return IoOp<std::size_t>(io_, buf, timeout_, "write"); }
   // Cancellation: Not cancel-safe: a prefix may have been written; use write().
-  [[nodiscard]] Task<void> write_all(ConstBuffer buf, Deadline deadline) {
-    return io_.write_all(buf.data, buf.size, deadline, "write");
+  [[nodiscard]] IoOp<void> write_all(ConstBuffer buf, Deadline deadline) {
+    return IoOp<void>(io_, buf, deadline, "write");
   }
-  [[nodiscard]] Task<void> write_all(ConstBuffer buf) { return io_.write_all(buf.data, buf.size, timeout_, "write"); }
+  [[nodiscard]] IoOp<void> write_all(ConstBuffer buf) { return IoOp<void>(io_, buf, timeout_, "write"); }
 
   void set_timeout(IoTimeout t) noexcept { timeout_ = t; }
   int native_handle() const noexcept { return io_.fd(); }

@@ -235,5 +235,8 @@ inline void check_no_held_locks(TaskHeader* t) noexcept {
 void throw_if_cancelled();
 // Spends one budget unit; returns false when the budget is spent (the caller should yield).
 bool consume_budget() noexcept;
+// The suspension of a yield: the current task is queued again (at the back) to resume at `h`.
+// REQUIRES: a current task, and the caller suspends right after.
+void requeue_current(std::coroutine_handle<> h) noexcept;
 
 }  // namespace tether::detail

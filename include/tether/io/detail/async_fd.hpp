@@ -25,6 +25,11 @@
 #include "tether/io/io_timeout.hpp"
 #include "tether/time/deadline.hpp"
 
+namespace tether::io {
+template <class T>
+class IoOp;
+}  // namespace tether::io
+
 namespace tether::detail {
 
 class IoSlot;
@@ -106,20 +111,6 @@ class AsyncFd {
   // "read from 127.0.0.1:5000": the operation and this fd's peer, address or label.
   std::string describe(const char* op) const;
 
-  // Retry loops (see the protocol above). Each throws io::Error naming describe(op), TimedOut
-  // naming describe(op), or Cancelled.
-  Task<std::size_t> read_some(void* data, std::size_t n, OpDeadline deadline, const char* op) {
-    return transfer_some(IoDir::kRead, data, n, deadline, op);
-  }
-  Task<std::size_t> write_some(const void* data, std::size_t n, OpDeadline deadline, const char* op) {
-    return transfer_some(IoDir::kWrite, const_cast<void*>(data), n, deadline, op);  // only read from
-  }
-  Task<void> read_exact(void* data, std::size_t n, OpDeadline deadline, const char* op) {
-    return transfer_all(IoDir::kRead, data, n, deadline, op);
-  }
-  Task<void> write_all(const void* data, std::size_t n, OpDeadline deadline, const char* op) {
-    return transfer_all(IoDir::kWrite, const_cast<void*>(data), n, deadline, op);  // only read from
-  }
   // Waits until the direction is (probably) ready; the caller then tries its syscall. Used by
   // connect, accept and the datagram calls, whose syscalls differ.
   std::uint64_t snapshot(IoDir dir) const noexcept;
@@ -132,12 +123,25 @@ class AsyncFd {
   }
 
  private:
+  // The operations (io_op.hpp): IoOp tries the syscall; when it must wait, or yield with bytes
+  // left, one of the finish_* coroutines goes on from there.
+  template <class T>
+  friend class io::IoOp;
   static constexpr std::ptrdiff_t kMustWait = -1;
+  // finish_all's `snap` when the budget ran out with bytes left: yield, then go on (a readiness
+  // word never reaches this value: its tick would have to count to 2^62).
+  static constexpr std::uint64_t kYieldFirst = ~std::uint64_t{0};
   // One attempt of the read or write syscall (registration.cpp, step 3).
   std::ptrdiff_t try_io(IoDir dir, void* data, std::size_t n, std::uint64_t* snap, const char* op);
-  // The retry loops behind read_some / write_some and read_exact / write_all.
-  Task<std::size_t> transfer_some(IoDir dir, void* data, std::size_t n, OpDeadline deadline, const char* op);
-  Task<void> transfer_all(IoDir dir, void* data, std::size_t n, OpDeadline deadline, const char* op);
+  // read / write once the first attempt said "wait for a change of `snap`".
+  Task<std::size_t> finish_some(IoDir dir, void* data, std::size_t n, OpDeadline deadline, const char* op,
+                                std::uint64_t snap);
+  // read_exact / write_all with `done` bytes already moved: waits for a change of `snap` (or
+  // yields, for kYieldFirst), then loops until all n have moved.
+  Task<void> finish_all(IoDir dir, char* data, std::size_t n, std::size_t done, OpDeadline deadline, const char* op,
+                        std::uint64_t snap);
+  // read_exact's end of stream after `done` of `n` bytes.
+  [[noreturn]] void throw_unexpected_eof(const char* op, std::size_t done, std::size_t n) const;
 
   int fd_ = -1;
   FdKind kind_ = FdKind::kStream;

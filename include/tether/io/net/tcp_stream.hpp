@@ -26,6 +26,7 @@
 #include "tether/core/task.hpp"
 #include "tether/io/buffer.hpp"
 #include "tether/io/detail/async_fd.hpp"
+#include "tether/io/io_op.hpp"
 #include "tether/io/io_timeout.hpp"
 #include "tether/io/net/socket_address.hpp"
 #include "tether/time/deadline.hpp"
@@ -53,24 +54,20 @@ class StreamSocket {
   // Reads what is available, up to buf.size bytes, waiting for at least one.
   // Returns: the byte count; 0 at end of stream | Throws: io::Error, TimedOut, Cancelled
   // Cancellation: Cancel-safe: nothing was consumed.
-  [[nodiscard]] Task<std::size_t> read(MutableBuffer buf, Deadline deadline) {
-    return io_.read_some(buf.data, buf.size, deadline, "read");
+  [[nodiscard]] IoOp<std::size_t> read(MutableBuffer buf, Deadline deadline) {
+    return IoOp<std::size_t>(io_, buf, deadline, "read");
   }
-  [[nodiscard]] Task<std::size_t> read(MutableBuffer buf) {
-    return io_.read_some(buf.data, buf.size, timeout_, "read");
-  }
+  [[nodiscard]] IoOp<std::size_t> read(MutableBuffer buf) { return IoOp<std::size_t>(io_, buf, timeout_, "read"); }
 
   // read_exact()
   //
   // Reads exactly buf.size bytes. Throws: io::Error (kUnexpectedEof if the stream ends first),
   //   TimedOut, Cancelled.
   // Cancellation: Not cancel-safe: bytes already read into `buf` are lost to the stream; use read().
-  [[nodiscard]] Task<void> read_exact(MutableBuffer buf, Deadline deadline) {
-    return io_.read_exact(buf.data, buf.size, deadline, "read");
+  [[nodiscard]] IoOp<void> read_exact(MutableBuffer buf, Deadline deadline) {
+    return IoOp<void>(io_, buf, deadline, "read");
   }
-  [[nodiscard]] Task<void> read_exact(MutableBuffer buf) {
-    return io_.read_exact(buf.data, buf.size, timeout_, "read");
-  }
+  [[nodiscard]] IoOp<void> read_exact(MutableBuffer buf) { return IoOp<void>(io_, buf, timeout_, "read"); }
 
   // write()
   //
@@ -78,21 +75,19 @@ class StreamSocket {
   // a slow reader makes the writer wait, nothing is buffered in user space).
   // Returns: the byte count | Throws: io::Error (kConnectionReset), TimedOut, Cancelled
   // Cancellation: Cancel-safe: nothing was consumed.
-  [[nodiscard]] Task<std::size_t> write(ConstBuffer buf, Deadline deadline) {
-    return io_.write_some(buf.data, buf.size, deadline, "write");
+  [[nodiscard]] IoOp<std::size_t> write(ConstBuffer buf, Deadline deadline) {
+    return IoOp<std::size_t>(io_, buf, deadline, "write");
   }
-  [[nodiscard]] Task<std::size_t> write(ConstBuffer buf) {
-    return io_.write_some(buf.data, buf.size, timeout_, "write");
-  }
+  [[nodiscard]] IoOp<std::size_t> write(ConstBuffer buf) { return IoOp<std::size_t>(io_, buf, timeout_, "write"); }
 
   // write_all()
   //
   // Writes all of `buf`. Throws: io::Error, TimedOut, Cancelled
   // Cancellation: Not cancel-safe: a prefix of `buf` may have been sent; use write().
-  [[nodiscard]] Task<void> write_all(ConstBuffer buf, Deadline deadline) {
-    return io_.write_all(buf.data, buf.size, deadline, "write");
+  [[nodiscard]] IoOp<void> write_all(ConstBuffer buf, Deadline deadline) {
+    return IoOp<void>(io_, buf, deadline, "write");
   }
-  [[nodiscard]] Task<void> write_all(ConstBuffer buf) { return io_.write_all(buf.data, buf.size, timeout_, "write"); }
+  [[nodiscard]] IoOp<void> write_all(ConstBuffer buf) { return IoOp<void>(io_, buf, timeout_, "write"); }
 
   // Half-closes one or both directions (the peer reads end of stream after kWrite).
   void shutdown(Shutdown how = Shutdown::kWrite);

@@ -16,6 +16,7 @@
 #include "tether/core/task.hpp"
 #include "tether/io/buffer.hpp"
 #include "tether/io/detail/async_fd.hpp"
+#include "tether/io/io_op.hpp"
 #include "tether/io/io_timeout.hpp"
 #include "tether/io/net/socket_address.hpp"
 #include "tether/time/deadline.hpp"
@@ -45,11 +46,11 @@ class UdpSocket {
 
   // Fixes the peer: send() and recv() then talk to it only.
   void connect(const SocketAddress& peer);
-  [[nodiscard]] Task<std::size_t> send(ConstBuffer buf, Deadline deadline) {
-    return io_.write_some(buf.data, buf.size, deadline, "send");
+  [[nodiscard]] IoOp<std::size_t> send(ConstBuffer buf, Deadline deadline) {
+    return IoOp<std::size_t>(io_, buf, deadline, "send");
   }
-  [[nodiscard]] Task<std::size_t> recv(MutableBuffer buf, Deadline deadline) {
-    return io_.read_some(buf.data, buf.size, deadline, "recv");
+  [[nodiscard]] IoOp<std::size_t> recv(MutableBuffer buf, Deadline deadline) {
+    return IoOp<std::size_t>(io_, buf, deadline, "recv");
   }
 
   SocketAddress local_address() const;
