@@ -1,6 +1,8 @@
 // What every scheduler flavour shares: timers, registry, logging, pools.
 #include "tether/core/detail/runtime_core.hpp"
 
+#include <utility>
+
 #include <spdlog/spdlog.h>
 
 #include "counters.hpp"
@@ -306,7 +308,8 @@ bool RuntimeCore::execute(TaskHeader* t, RetireBatch* batch) noexcept {
     finished = true;
   } else {
     t->started = true;
-    resume_chain(t->resume_point);
+    ResumeHook* hook = std::exchange(t->resume_hook, nullptr);
+    if (!hook || hook->before_resume()) resume_chain(t->resume_point);
     finished = t->root_done;
     if (finished) t->take_result_and_destroy_frame();
   }

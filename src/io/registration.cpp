@@ -513,57 +513,6 @@ std::ptrdiff_t AsyncFd::try_io(IoDir dir, void* data, std::size_t n, std::uint64
   }
 }
 
-namespace {
-
-// The cooperative yield after an operation that moved bytes: unlike yield_now(), it does not throw
-// Cancelled when resumed, so the bytes are returned and the cancellation is seen at the task's next
-// suspension (a read's bytes would otherwise be lost).
-struct BudgetYield {
-  bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> h) const noexcept { requeue_current(h); }
-  void await_resume() const noexcept {}
-};
-
-}  // namespace
-
-Task<std::size_t> AsyncFd::finish_some(IoDir dir, void* data, std::size_t n, OpDeadline deadline, const char* op,
-                                       std::uint64_t snap) {
-  for (;;) {
-    if (!co_await wait(dir, snap, deadline.get())) throw TimedOut(describe(op));
-    std::ptrdiff_t r = try_io(dir, data, n, &snap, op);
-    if (r != kMustWait) {
-      if (!consume_budget()) co_await BudgetYield{};
-      co_return static_cast<std::size_t>(r);
-    }
-  }
-}
-
-Task<void> AsyncFd::finish_all(IoDir dir, char* data, std::size_t n, std::size_t done, OpDeadline deadline,
-                               const char* op, std::uint64_t snap) {
-  for (;;) {
-    if (snap == kYieldFirst) {
-      co_await BudgetYield{};
-    } else if (!co_await wait(dir, snap, deadline.get())) {
-      throw TimedOut(describe(op));
-    }
-    for (;;) {
-      std::ptrdiff_t r = try_io(dir, data + done, n - done, &snap, op);
-      if (r == kMustWait) break;
-      if (r == 0 && dir == IoDir::kRead) throw_unexpected_eof(op, done, n);
-      done += static_cast<std::size_t>(r);
-      const bool budget_left = consume_budget();
-      if (done == n) {
-        if (!budget_left) co_await BudgetYield{};
-        co_return;
-      }
-      if (!budget_left) {
-        snap = kYieldFirst;
-        break;
-      }
-    }
-  }
-}
-
 void AsyncFd::throw_unexpected_eof(const char* op, std::size_t done, std::size_t n) const {
   throw io::Error(io::ErrorKind::kUnexpectedEof, describe(op),
                   "end of stream after " + std::to_string(done) + " of " + std::to_string(n) + " bytes");

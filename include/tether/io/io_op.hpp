@@ -28,9 +28,13 @@
 
 #include <coroutine>
 #include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
+#include "tether/core/error.hpp"
 #include "tether/core/task.hpp"
 #include "tether/io/buffer.hpp"
 #include "tether/io/detail/async_fd.hpp"
@@ -38,7 +42,7 @@
 namespace tether::io {
 
 template <class T>
-class [[nodiscard]] IoOp {
+class [[nodiscard]] IoOp final : private ::tether::detail::ResumeHook {
   static_assert(std::is_same_v<T, std::size_t> || std::is_void_v<T>, "IoOp<std::size_t> or IoOp<void>");
   static constexpr bool kAll = std::is_void_v<T>;  // read_exact / write_all: loop until every byte moved
   using Fd = ::tether::detail::AsyncFd;
@@ -60,56 +64,23 @@ class [[nodiscard]] IoOp {
         op_(op),
         dir_(::tether::detail::IoDir::kWrite) {}
   // Only before it is awaited (the conversion to Task moves it into the task's frame).
-  IoOp(IoOp&& o) noexcept : fd_(o.fd_), data_(o.data_), n_(o.n_), deadline_(o.deadline_), op_(o.op_), dir_(o.dir_) {}
+  IoOp(IoOp&& o) noexcept : IoOp(o.fd_, o.data_, o.n_, o.deadline_, o.op_, o.dir_) {}
   IoOp& operator=(IoOp&&) = delete;
   ~IoOp() {
-    if (child_) child_.destroy();
+    // Destroyed while suspended (its frame torn down): the task must not run this hook any more.
+    if (hooked_ && hooked_->resume_hook == this) hooked_->resume_hook = nullptr;
   }
 
   // The fast path: the syscall(s) now. Throws io::Error naming the operation and the peer.
-  bool await_ready() {
-    for (;;) {
-      std::ptrdiff_t r = fd_->try_io(dir_, data_ + done_, n_ - done_, &snap_, op_);
-      if (r == Fd::kMustWait) return false;  // await_suspend starts the child at the wait
-      if constexpr (kAll) {
-        if (r == 0 && dir_ == ::tether::detail::IoDir::kRead) fd_->throw_unexpected_eof(op_, done_, n_);
-      }
-      done_ += static_cast<std::size_t>(r);
-      const bool finished = !kAll || done_ == n_;
-      if (!::tether::detail::consume_budget()) {
-        // The budget is spent: yield before going on; a finished operation keeps its result.
-        snap_ = finished ? kFinishedThenYield : Fd::kYieldFirst;
-        return false;
-      }
-      if (finished) return true;
-    }
-  }
+  bool await_ready() { return (step_ = attempt()) == Step::kDone; }
 
-  template <class CallerPromise>
-  std::coroutine_handle<> await_suspend(std::coroutine_handle<CallerPromise> caller) {
-    if (snap_ == kFinishedThenYield) {
-      ::tether::detail::requeue_current(caller);
-      return std::noop_coroutine();
-    }
-    if constexpr (kAll) {
-      child_ = fd_->finish_all(dir_, data_, n_, done_, deadline_, op_, snap_).release();
-    } else {
-      child_ = fd_->finish_some(dir_, data_, n_, deadline_, op_, snap_).release();
-    }
-    child_.promise().set_continuation(caller);
-    // As when awaiting a Task: a task dump walks from the caller down to the child.
-    if constexpr (std::is_base_of_v<::tether::detail::PromiseBase, CallerPromise>) {
-      caller_ = &caller.promise();
-      caller_->link_child(&child_.promise(), child_.address());
-    }
-    return ::tether::detail::transfer_to(child_);
+  bool await_suspend(std::coroutine_handle<> caller) {
+    caller_ = caller;
+    return suspend();
   }
 
   T await_resume() {
-    if (child_) {
-      if (caller_) caller_->link_child(nullptr, nullptr);
-      return child_.promise().result().take();
-    }
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
     if constexpr (!kAll) return done_;
   }
 
@@ -117,11 +88,83 @@ class [[nodiscard]] IoOp {
   operator Task<T>() && { return as_task(std::move(*this)); }  // NOLINT: implicit by design
 
  private:
-  // snap_ after a completed operation whose budget ran out (a word never reaches it: the tick
-  // would have to count to 2^62).
-  static constexpr std::uint64_t kFinishedThenYield = ~std::uint64_t{0} - 1;
+  // What the last attempt left to do.
+  enum class Step : std::uint8_t {
+    kDone,          // finished
+    kWait,          // the syscall would block: wait for the readiness word to leave snap_
+    kYield,         // the budget is spent with bytes left (kAll): yield, then go on
+    kDoneThenYield  // finished, and the budget is spent: yield, then return
+  };
+
+  IoOp(Fd* fd, char* data, std::size_t n, ::tether::detail::OpDeadline deadline, const char* op,
+       ::tether::detail::IoDir dir) noexcept
+      : fd_(fd), data_(data), n_(n), deadline_(deadline), op_(op), dir_(dir) {}
 
   static Task<T> as_task(IoOp op) { co_return co_await op; }
+
+  // Syscalls until the operation is finished, would block, or spends the budget.
+  Step attempt() {
+    for (;;) {
+      if constexpr (kAll) {
+        if (done_ == n_) return Step::kDone;  // also an empty buffer: no syscall
+      }
+      std::ptrdiff_t r = fd_->try_io(dir_, data_ + done_, n_ - done_, &snap_, op_);
+      if (r == Fd::kMustWait) return Step::kWait;
+      if constexpr (kAll) {
+        if (r == 0 && dir_ == ::tether::detail::IoDir::kRead) fd_->throw_unexpected_eof(op_, done_, n_);
+      }
+      done_ += static_cast<std::size_t>(r);
+      const bool finished = !kAll || done_ == n_;
+      if (!::tether::detail::consume_budget()) return finished ? Step::kDoneThenYield : Step::kYield;
+      if (finished) return Step::kDone;
+    }
+  }
+
+  // Suspends the task for step_: a wait on the readiness word, or a yield. Returns false if the
+  // operation finished instead, without suspending. Throws as the operation does.
+  bool suspend() {
+    for (;;) {
+      if (step_ == Step::kDone) return false;
+      if (step_ != Step::kWait) {
+        ::tether::detail::requeue_current(caller_);
+        if (step_ == Step::kYield) hook();
+        return true;
+      }
+      wait_.emplace(fd_->slot_, dir_, snap_, deadline_.get());
+      if (wait_->await_suspend(caller_)) {
+        hook();
+        return true;
+      }
+      // Not suspended: an event came since the snapshot, the task is cancelled (throws here) or
+      // the deadline has passed.
+      end_wait();
+      step_ = attempt();
+    }
+  }
+
+  // Ends the wait this task was woken from (or never suspended in). Throws Cancelled or TimedOut.
+  void end_wait() {
+    const bool ready = wait_->await_resume();
+    wait_.reset();
+    if (!ready) throw TimedOut(fd_->describe(op_));
+  }
+
+  // ResumeHook: the worker is about to resume the task after the wait or the yield.
+  bool before_resume() noexcept override {
+    try {
+      if (wait_) end_wait();
+      step_ = attempt();
+      return !suspend();
+    } catch (...) {
+      error_ = std::current_exception();  // await_resume rethrows it
+      return true;
+    }
+  }
+
+  void hook() noexcept {
+    hooked_ = ::tether::detail::current_task();
+    hooked_->resume_hook = this;
+  }
 
   Fd* fd_;
   char* data_;
@@ -130,9 +173,12 @@ class [[nodiscard]] IoOp {
   ::tether::detail::OpDeadline deadline_;
   const char* op_;
   ::tether::detail::IoDir dir_;
+  Step step_ = Step::kDone;
   std::uint64_t snap_ = 0;
-  typename Task<T>::Handle child_{};
-  ::tether::detail::PromiseBase* caller_ = nullptr;
+  std::coroutine_handle<> caller_;
+  std::optional<::tether::detail::ReadyAwaiter> wait_;
+  ::tether::detail::TaskHeader* hooked_ = nullptr;
+  std::exception_ptr error_;
 };
 
 }  // namespace tether::io

@@ -83,6 +83,20 @@ class WaitingOn {
   Atomic<const char*> what_{nullptr};
 };
 
+// An awaitable whose work continues on the worker before its task resumes: a read woken by
+// readiness tries its syscall there and, if the kernel has nothing after all, waits again without
+// resuming the task (io_op.hpp), so the operation needs no coroutine frame of its own.
+class ResumeHook {
+ public:
+  // Called by the worker about to run the task, in the task's context (current task set, budget
+  // full). Returns true to resume resume_point; false if the task suspended again instead (the hook
+  // armed a new wait or requeued the task, and set resume_hook again if it needs to run next time).
+  virtual bool before_resume() noexcept = 0;
+
+ protected:
+  ~ResumeHook() = default;
+};
+
 class TaskHeader : public CancelState {
  public:
   enum : std::uint32_t { kIdle = 0, kScheduled = 1, kRunning = 2, kNotified = 4, kComplete = 8, kInspecting = 16 };
@@ -148,6 +162,8 @@ class TaskHeader : public CancelState {
 
   // Access: only by the thread running the task (or the scheduler between runs).
   std::coroutine_handle<> resume_point;
+  // Runs before resume_point at the next run, which takes it (ResumeHook); null mostly.
+  ResumeHook* resume_hook = nullptr;
   CancelState* scope;      // innermost cancellation scope; `this` outside any timeout/shield
   bool root_done = false;  // set by the root frame's final_suspend
   bool started = false;

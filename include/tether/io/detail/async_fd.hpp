@@ -123,23 +123,12 @@ class AsyncFd {
   }
 
  private:
-  // The operations (io_op.hpp): IoOp tries the syscall; when it must wait, or yield with bytes
-  // left, one of the finish_* coroutines goes on from there.
+  // The operations (io_op.hpp) drive try_io and the waits themselves.
   template <class T>
   friend class io::IoOp;
   static constexpr std::ptrdiff_t kMustWait = -1;
-  // finish_all's `snap` when the budget ran out with bytes left: yield, then go on (a readiness
-  // word never reaches this value: its tick would have to count to 2^62).
-  static constexpr std::uint64_t kYieldFirst = ~std::uint64_t{0};
   // One attempt of the read or write syscall (registration.cpp, step 3).
   std::ptrdiff_t try_io(IoDir dir, void* data, std::size_t n, std::uint64_t* snap, const char* op);
-  // read / write once the first attempt said "wait for a change of `snap`".
-  Task<std::size_t> finish_some(IoDir dir, void* data, std::size_t n, OpDeadline deadline, const char* op,
-                                std::uint64_t snap);
-  // read_exact / write_all with `done` bytes already moved: waits for a change of `snap` (or
-  // yields, for kYieldFirst), then loops until all n have moved.
-  Task<void> finish_all(IoDir dir, char* data, std::size_t n, std::size_t done, OpDeadline deadline, const char* op,
-                        std::uint64_t snap);
   // read_exact's end of stream after `done` of `n` bytes.
   [[noreturn]] void throw_unexpected_eof(const char* op, std::size_t done, std::size_t n) const;
 
