@@ -2,11 +2,13 @@
 //
 // IoOp<T>: what the streams' read, read_exact, write and write_all return (TcpStream, UnixStream,
 // PipeReader/PipeWriter, UdpSocket's send/recv): one I/O operation with its deadline, as an
-// awaitable. `co_await s.read(buf)` tries the syscall at once, so an operation that needs no wait
-// (a write into a socket buffer with room, a read of bytes already queued) completes in the
-// awaiting coroutine's own frame, with no coroutine of its own; one that has to wait continues in a
-// child coroutine started at that point. An echo server's write never waits, so each round trip
-// saves a coroutine frame and two transfers.
+// awaitable that needs no coroutine frame of its own. `co_await s.read(buf)` tries the syscall at
+// once, so an operation that needs no wait (a write into a socket buffer with room, a read of bytes
+// already queued) completes in the awaiting coroutine's frame. One that has to wait parks the task
+// on the socket's readiness; when the task is woken, the worker finishes the operation before it
+// resumes the task (TaskHeader::resume_hook): it tries the syscall again and, if the kernel has
+// nothing after all, waits again without resuming it. An echo server's round trip so runs with no
+// coroutine frame and no transfer between frames besides its own loop's.
 //
 //   IoOp<std::size_t>   read / write: the bytes moved (read: 0 at end of stream)
 //   IoOp<void>          read_exact / write_all: every byte, or an error
@@ -22,7 +24,7 @@
 // Cancellation: that of the call that returned it (read and write are cancel-safe; read_exact and
 //   write_all are not). A completed operation is never turned into Cancelled by the cooperative
 //   yield that may follow it: the bytes it moved are returned.
-// Allocation: none when the operation completes without waiting; one coroutine frame when it waits.
+// Allocation: none.
 // Example: examples/io/echo_server.cpp
 #pragma once
 
