@@ -47,7 +47,9 @@
 //     the task; the timer's claim records timed_out_.
 //  5. Resume: disarm cancellation; a waiter claimed by a canceller unpublishes itself under mu_
 //     (the event and the timer take the waiter out of waiting_[d] before claiming it). The timer
-//     stays armed for the next wait.
+//     stays armed for the next wait. (An IoOp resumes in its task's resume hook, on the worker
+//     about to run the task, and resumes the task's coroutine only once the operation is over;
+//     io_op.hpp.)
 //  6. Close: under mu_, end the registration (live_ = false, and a new generation) and
 //     Driver::remove() it, then unlink the timers (wheel's lock, then mu_); then close the fd and
 //     return the slot to the slab. The slot's memory is never freed (type-stable), so a dispatch

@@ -202,67 +202,6 @@ TEST_P(TcpStreamTest, ReadRacingItsDeadlineAndAbortLosesNothing) {
 
 // Property: the object's default (IoTimeout) applies when no deadline is given, and waiting on the
 // virtual clock makes a one-hour timeout take no real time.
-// Property: a read that took bytes returns them even when the task is aborted during the
-// cooperative yield that follows it (its budget was spent); the abort is seen at the next
-// suspension instead. One thread, so the abort lands exactly in that yield.
-TEST_P(TcpStreamTest, ReadAbortedInItsBudgetYieldStillReturnsItsBytes) {
-  tether::Runtime rt({.flavor = tether::Flavor::kCurrentThread, .io_backend = GetParam()});
-  rt.block_on([]() -> Task<void> {
-    auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
-    TcpStream c = co_await TcpStream::connect(l.local_address(), Deadline::after(5s));
-    TcpStream s = co_await l.accept(Deadline::after(5s));
-    co_await s.write_all("0123456789");
-    bool about_to_read = false;
-    std::string got;
-    bool cancelled_after = false;
-    auto reader =
-        tether::spawn([](TcpStream* c, bool* about_to_read, std::string* got, bool* cancelled_after) -> Task<void> {
-          char head[5];
-          co_await c->read_exact(head);  // the rest stays queued: the next read completes at once
-          while (tether::detail::consume_budget()) {
-          }
-          *about_to_read = true;
-          char tail[5];
-          std::size_t n = co_await c->read(tail);  // completes, then yields: the budget is spent
-          *got = std::string(head, 5) + std::string(tail, n);
-          try {
-            co_await tether::yield_now();
-          } catch (const tether::Cancelled&) {
-            *cancelled_after = true;
-          }
-        }(&c, &about_to_read, &got, &cancelled_after));
-    while (!about_to_read) co_await tether::yield_now();
-    reader.abort();  // the reader is in its budget yield now
-    co_await reader;
-    EXPECT_EQ(got, "0123456789");
-    EXPECT_TRUE(cancelled_after);
-  }());
-}
-
-// Property: an operation kept as a Task (to pass to timeout(), select(), spawn()) runs when that
-// task is awaited, not before, and moves the same bytes.
-TEST_P(TcpStreamTest, OperationKeptAsATaskRunsWhenAwaited) {
-  tether::Runtime rt(options());
-  rt.block_on([]() -> Task<void> {
-    auto l = TcpListener::bind(SocketAddress::loopback_v4(0));
-    TcpStream c = co_await TcpStream::connect(l.local_address(), Deadline::after(5s));
-    TcpStream s = co_await l.accept(Deadline::after(5s));
-    Task<void> write = s.write_all("ping");
-    char buf[8];
-    Task<std::size_t> read = c.read(buf, Deadline::after(5s));
-    bool nothing_sent_yet = false;
-    try {
-      co_await tether::timeout(20ms, c.read(buf), "early read");
-    } catch (const tether::TimedOut&) {
-      nothing_sent_yet = true;
-    }
-    EXPECT_TRUE(nothing_sent_yet);
-    co_await std::move(write);
-    std::size_t n = co_await std::move(read);
-    EXPECT_EQ(std::string(buf, n), "ping");
-  }());
-}
-
 TEST(TcpStreamVirtualTest, DefaultTimeoutOnVirtualClock) {
   tether::testing::VirtualRuntime rt({.runtime = {.io_timeout = std::chrono::hours(1)}});
   auto t0 = std::chrono::steady_clock::now();

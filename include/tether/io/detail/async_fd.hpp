@@ -1,8 +1,9 @@
 // Internal; not part of the public API.
 //
-// AsyncFd: one non-blocking file descriptor registered with the runtime's event driver, and the
-// retry loops every socket, pipe and signal type is built from. The readiness protocol is written
-// out in src/io/registration.cpp; in short:
+// AsyncFd: one non-blocking file descriptor registered with the runtime's event driver, which every
+// socket, pipe and signal type is built from; their reads and writes are IoOps (io_op.hpp) that
+// drive its syscall attempts and waits. The readiness protocol is written out in
+// src/io/registration.cpp; in short:
 //  - a descriptor is registered once, edge-triggered, for reading and writing, for its lifetime;
 //  - each direction has a readiness word (event tick, a sticky closed bit, a ready bit) and one
 //    waiter slot; the
