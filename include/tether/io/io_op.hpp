@@ -66,7 +66,7 @@ class [[nodiscard]] IoOp final : private ::tether::detail::ResumeHook {
         op_(op),
         dir_(::tether::detail::IoDir::kWrite) {}
   // Only before it is awaited (the conversion to Task moves it into the task's frame).
-  IoOp(IoOp&& o) noexcept : IoOp(o.fd_, o.data_, o.n_, o.deadline_, o.op_, o.dir_) {}
+  IoOp(IoOp&& o) noexcept : fd_(o.fd_), data_(o.data_), n_(o.n_), deadline_(o.deadline_), op_(o.op_), dir_(o.dir_) {}
   IoOp& operator=(IoOp&&) = delete;
   ~IoOp() {
     // Destroyed while suspended (its frame torn down): the task must not run this hook any more.
@@ -97,10 +97,6 @@ class [[nodiscard]] IoOp final : private ::tether::detail::ResumeHook {
     kYield,         // the budget is spent with bytes left (kAll): yield, then go on
     kDoneThenYield  // finished, and the budget is spent: yield, then return
   };
-
-  IoOp(Fd* fd, char* data, std::size_t n, ::tether::detail::OpDeadline deadline, const char* op,
-       ::tether::detail::IoDir dir) noexcept
-      : fd_(fd), data_(data), n_(n), deadline_(deadline), op_(op), dir_(dir) {}
 
   static Task<T> as_task(IoOp op) { co_return co_await op; }
 
