@@ -15,6 +15,7 @@ semantics are in docs/benchmarks.md.
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -137,7 +138,8 @@ WORKLOADS = [
     Workload("echo", "echo-server", {"conns": 100, "size": 64, "seconds": 5, "warmup_ms": 500, "threads": 1},
              {"seconds": 1, "warmup_ms": 200},
              [Metric("rtt_per_s", "throughput", "k rtt/s", 1e-3, "higher", 1),
-              Metric("p99_us", "p99", "us", 1.0, "lower", 0)],
+              Metric("p99_us", "p99", "us", 1.0, "lower", 0),
+              Metric("server_cpu_us_per_rtt", "server CPU", "us/rtt", 1.0, "lower", 2)],
              server=True, client=loadgen_argv, runtimes=RUNTIMES + list(VARIANTS) + FLOORS,
              about="TCP echo, 100 connections x 64 bytes, 5 s, shared load generator"),
     # Actors: tether's actors against CAF (Debian's libcaf-dev, bench/peers/caf); see PROTOCOL.md.
@@ -527,6 +529,11 @@ def run_server(w, rt, quick, timeout):
     res = parse_line(c["stdout"]) if w.command else parse_redis_csv(c["stdout"])
     res = res or {}
     ok = c["rc"] == 0 and res.get("ok") is True
+    if ok and ru and res.get("ops") and "seconds" in params:
+        # The server's CPU time covers the warm-up too, at the same load; the loadgen counts round trips
+        # only after it. Start-up and shutdown are idle (a few ms in runs of seconds).
+        served = res["ops"] * (params["seconds"] + params.get("warmup_ms", 0) / 1000.0) / params["seconds"]
+        res["server_cpu_us_per_rtt"] = (ru.ru_utime + ru.ru_stime) * 1e6 / served
     error = None if ok else (res.get("error") or "client exit %s: %s" % (c["rc"], (c["stderr"] + server_err).strip()[-300:]))
     return {"ok": ok, "error": error, "result": res, "server": server_line, "wall_s": c["wall_s"],
             "maxrss_kb": hwm, "cpu_s": (ru.ru_utime + ru.ru_stime) if ru else 0,
@@ -552,6 +559,36 @@ def summarize(runs, metric):
     return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "n": len(vals),
             "values": vals, "peak_rss_kb": max(rss) if rss else None,
             "wall_median_s": statistics.median([r["wall_s"] for r in runs if r["ok"]])}
+
+
+def sign_test_p(better, n):
+    """One-sided sign test: the chance of tether doing better in at least `better` of `n` pairs if
+    neither runtime were better (each pair a coin toss)."""
+    return sum(math.comb(n, k) for k in range(better, n + 1)) / 2.0 ** n if n else None
+
+
+def paired(tether_runs, peer_runs, metric):
+    """Repetition by repetition: both runtimes ran in the same repetition, seconds apart, so a
+    ratio of the pair cancels the machine's slower drifts that a ratio of medians keeps. Returns the
+    median of tether/peer over the pairs, in how many pairs tether did better, and the sign test's p."""
+    def by_rep(runs):
+        return {r["rep"]: r["result"][metric.key] for r in runs
+                if r["ok"] and "rep" in r and metric.key in r["result"]}
+    t, p = by_rep(tether_runs), by_rep(peer_runs)
+    ratios = [t[k] / p[k] for k in sorted(t.keys() & p.keys()) if p[k]]
+    if not ratios:
+        return None
+    wins = sum(1 for x in ratios if (x > 1 if metric.better == "higher" else x < 1))
+    losses = sum(1 for x in ratios if (x < 1 if metric.better == "higher" else x > 1))
+    return {"median": statistics.median(ratios), "better": wins, "n": len(ratios),
+            "p": sign_test_p(wins, wins + losses)}
+
+
+def fmt_paired(pr):
+    if pr is None:
+        return ""
+    return "%.2f, %d/%d%s" % (pr["median"], pr["better"], pr["n"],
+                              ", p=%.2g" % pr["p"] if pr["p"] is not None and pr["n"] >= 5 else "")
 
 
 def fmt(v, metric):
@@ -587,16 +624,18 @@ def build_rows(results, workloads, runtimes):
         rts = [rt for rt in runtimes if rt in (w.runtimes or RUNTIMES)]
         for m in w.metrics:
             sums = {rt: summarize(results.get(w.name, {}).get(rt, {}).get("runs", []), m) for rt in rts}
+            tether_runs = results.get(w.name, {}).get(TETHER, {}).get("runs", [])
             for rt in rts:
                 entry = results.get(w.name, {}).get(rt, {})
                 status = entry.get("status", "not run")
                 rows.append({"workload": w.name, "metric": m, "runtime": rt, "summary": sums[rt], "status": status,
-                             "ratio": None if rt == TETHER else ratio(sums.get(TETHER), sums[rt])})
+                             "ratio": None if rt == TETHER else ratio(sums.get(TETHER), sums[rt]),
+                             "paired": None if rt == TETHER else paired(tether_runs, entry.get("runs", []), m)})
     return rows
 
 
 def render_text_table(rows):
-    head = ["workload", "metric", "runtime", "median", "min-max", "peak RSS", "tether/peer"]
+    head = ["workload", "metric", "runtime", "median", "min-max", "peak RSS", "tether/peer", "paired"]
     lines = []
     for r in rows:
         s, m = r["summary"], r["metric"]
@@ -605,7 +644,8 @@ def render_text_table(rows):
         else:
             cells = ["n/a (%s)" % r["status"], "", ""]
         rat = "" if r["runtime"] == TETHER else ("%.2f" % r["ratio"] if r["ratio"] is not None else "n/a")
-        lines.append([r["workload"], "%s (%s, %s better)" % (m.label, m.unit, m.better), r["runtime"]] + cells + [rat])
+        lines.append([r["workload"], "%s (%s, %s better)" % (m.label, m.unit, m.better), r["runtime"]] + cells +
+                     [rat, fmt_paired(r["paired"])])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *lines)]
     out, last = [], None
     out.append("  ".join(h.ljust(wd) for h, wd in zip(head, widths)))
@@ -621,8 +661,8 @@ def render_text_table(rows):
 
 
 def render_md_table(rows):
-    out = ["| workload | metric | runtime | median | min–max | peak RSS | tether/peer |",
-           "|---|---|---|---:|---:|---:|---:|"]
+    out = ["| workload | metric | runtime | median | min–max | peak RSS | tether/peer | paired |",
+           "|---|---|---|---:|---:|---:|---:|---:|"]
     last = None
     for r in rows:
         s, m = r["summary"], r["metric"]
@@ -635,7 +675,8 @@ def render_md_table(rows):
         else:
             cells = ["n/a (%s)" % r["status"], "", ""]
         rat = "" if r["runtime"] == TETHER else ("%.2f" % r["ratio"] if r["ratio"] is not None else "n/a")
-        out.append("| %s | %s | %s | %s | %s | %s | %s |" % (wl, ml, r["runtime"], cells[0], cells[1], cells[2], rat))
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (wl, ml, r["runtime"], cells[0], cells[1], cells[2],
+                                                                  rat, fmt_paired(r["paired"])))
     return "\n".join(out)
 
 
@@ -811,7 +852,11 @@ def write_docs(report, rows, ratio_svg, rel_svg, run_cmd):
                "",
                "`tether/peer` is the ratio of medians of the metric in that row: below 1 is better for tether when "
                "lower is better, above 1 when higher is better. Peak RSS is the largest `ru_maxrss` over the "
-               "repetitions (for echo: of the server). Raw figures: [benchmarks/results.json](benchmarks/results.json).",
+               "repetitions (for echo: of the server). `paired` compares the runtimes repetition by repetition "
+               "(each repetition runs every runtime once, seconds apart, in a rotating order): the median of "
+               "tether/peer over the repetitions, in how many of them tether did better, and the one-sided sign "
+               "test's p, the chance of doing better that often if neither runtime were better. "
+               "Raw figures: [benchmarks/results.json](benchmarks/results.json).",
                "",
                "`bare-epoll` and `bare-uring` are not runtimes but the echo workload's floors: one thread and one "
                "loop with no runtime at all (bench/peers/bare), on readiness and on io_uring completions. Their row "
@@ -844,6 +889,9 @@ def main():
     ap.add_argument("--quick", action="store_true", help="1 repetition and smaller sizes (a smoke test)")
     ap.add_argument("--only", default="", help="comma-separated workloads (default: all default ones; see --list)")
     ap.add_argument("--runtimes", default="", help="comma-separated runtimes (default: tether,tokio,go,asio)")
+    ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a parameter of the chosen workloads, e.g. --only echo --reps 30 --param seconds=2 "
+                         "(many short repetitions: a paired comparison that the machine's drifts disturb less)")
     ap.add_argument("--no-build", action="store_true", help="use the binaries already built")
     ap.add_argument("--no-build-tether", action="store_true", help="do not run CMake for tether_peer")
     ap.add_argument("--timeout", type=float, default=180, help="seconds before one run is killed")
@@ -877,8 +925,18 @@ def main():
             ap.error("unknown runtime(s): %s (known: %s)" % (", ".join(bad), ", ".join(known_rts)))
     else:
         runtimes = [rt for rt in known_rts if any(rt in (w.runtimes or RUNTIMES) for w in workloads)]
+    for kv in a.param:
+        key, sep, value = kv.partition("=")
+        if not sep or not any(key in w.params for w in workloads):
+            ap.error("--param %s: expected KEY=VALUE with a KEY of the chosen workloads (%s)" % (
+                kv, ", ".join(sorted({k for w in workloads for k in w.params}))))
+        for w in workloads:
+            if key in w.params:
+                w.params = {**w.params, key: int(value) if value.isdigit() else value}
+                w.quick = {k: v for k, v in w.quick.items() if k != key}
     reps = a.reps or (1 if a.quick else 5)
-    write = a.docs if a.docs is not None else (not a.quick and not a.only and not a.runtimes and a.reps is None)
+    write = a.docs if a.docs is not None else (not a.quick and not a.only and not a.runtimes and a.reps is None
+                                               and not a.param)
 
     t_start = time.monotonic()
     started = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
@@ -910,6 +968,7 @@ def main():
                     if results[w.name][rt]["status"] == "unsupported":
                         continue
                     run = (run_server if w.server else run_task)(w, rt, a.quick, a.timeout)
+                    run["rep"] = rep
                     m = w.metrics[0]
                     if run.get("unsupported"):
                         # Not a failure: the runtime cannot run this workload yet (shown as n/a).
@@ -960,6 +1019,7 @@ def main():
                           for wn, d in results.items()},
               "summary": [{"workload": r["workload"], "metric": r["metric"].key, "better": r["metric"].better,
                            "runtime": r["runtime"], "status": r["status"], "ratio_tether_over_peer": r["ratio"],
+                           "paired": r["paired"],
                            **({k: v for k, v in r["summary"].items() if k != "values"} if r["summary"] else {})}
                           for r in rows]}
     os.makedirs(SUITE_OUT, exist_ok=True)
