@@ -17,7 +17,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-tether::Task<void> worker(int id, std::atomic<int>* cleaned) {
+tether::Task<void> worker(std::atomic<int>* cleaned) {
   auto cleanup = tether::ScopeExit([cleaned] { cleaned->fetch_add(1); });
   tether::Interval tick(5ms);
   for (;;) co_await tick.tick();  // until cancelled
@@ -38,7 +38,7 @@ tether::Task<int> run(std::atomic<int>* cleaned) {
   std::printf("scope fetched %d and %d\n", a, b);
 
   tether::TaskTracker workers({.name = "worker", .limit = 8});
-  for (int i = 0; i < 4; ++i) (void)co_await workers.spawn(worker(i, cleaned));
+  for (int i = 0; i < 4; ++i) (void)co_await workers.spawn(worker(cleaned));
   co_await tether::sleep(20ms);
   workers.close();
   workers.cancel();

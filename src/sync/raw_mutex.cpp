@@ -6,12 +6,10 @@
 
 namespace tether::detail {
 
-static_assert(offsetof(LockRequest, waiter) == 0, "LockRequest must start with its Waiter");
-
 namespace {
 LockRequest* request_of(Waiter* w) noexcept {
-  // SAFETY: every Waiter in a RawMutex queue is the first member of a LockRequest (rule 2).
-  return reinterpret_cast<LockRequest*>(w);
+  // SAFETY: every Waiter in a RawMutex queue is a LockRequest (rule 2).
+  return static_cast<LockRequest*>(w);
 }
 }  // namespace
 
@@ -56,9 +54,9 @@ RawMutex::Enqueued RawMutex::lock_or_enqueue(LockRequest* r) noexcept {
     }
   }
   r->ran = false;
-  r->waiter.task = current_task();                                   // claim_notify() needs it (select groups)
+  r->task = current_task();                                          // claim_notify() needs it (select groups)
   r->park.store(LockRequest::kSpinning, std::memory_order_relaxed);  // relaxed: under qmu_
-  queue_.push_back(&r->waiter);
+  queue_.push_back(r);
   return Enqueued::kQueued;
 }
 
@@ -89,10 +87,10 @@ RawMutex::Queued RawMutex::wait_queued(LockRequest* r, std::coroutine_handle<> h
     // relaxed: under qmu_, which the holder also holds when it claims (rule 2).
     if (r->park.load(std::memory_order_relaxed) == LockRequest::kSpinning) {
       r->park.store(LockRequest::kParked, std::memory_order_relaxed);
-      if (arm_current(r->waiter, h)) return Queued::kSuspend;
+      if (arm_current(*r, h)) return Queued::kSuspend;
       // Cancelled: nobody claimed the waiter (claims of kParked requests happen under qmu_).
-      queue_.remove(&r->waiter);
-      r->waiter.claim_cancel();
+      queue_.remove(r);
+      r->claim_cancel();
       if (queue_.empty()) state_.fetch_and(~kQueued, std::memory_order_relaxed);  // rule 4; under qmu_
       return Queued::kCancelled;
     }
@@ -103,8 +101,8 @@ RawMutex::Queued RawMutex::wait_queued(LockRequest* r, std::coroutine_handle<> h
 
 void RawMutex::remove(LockRequest* r) noexcept {
   std::lock_guard<SpinLock> g(qmu_);
-  if (!r->waiter.linked) return;
-  queue_.remove(&r->waiter);
+  if (!r->linked) return;
+  queue_.remove(r);
   if (queue_.empty()) state_.fetch_and(~kQueued, std::memory_order_relaxed);  // rule 4; relaxed: under qmu_
 }
 
@@ -152,7 +150,7 @@ void RawMutex::unlock_slow() noexcept {
     if (spinning) {
       next->park.store(LockRequest::kDone, std::memory_order_release);  // release: pairs with wait_queued()
     } else {
-      next->waiter.wake();
+      next->wake();
     }
     if (!combine) return;  // rule 3b: it owns the lock now
   }

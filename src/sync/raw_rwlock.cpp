@@ -6,8 +6,6 @@
 
 namespace tether::detail {
 
-static_assert(offsetof(RwRequest, waiter) == 0, "RwRequest must start with its Waiter");
-
 bool RawRwLock::try_read() noexcept {
   std::lock_guard<SpinLock> g(mu_);
   if (writer_ || !queue_.empty()) return false;  // rule 1
@@ -32,21 +30,21 @@ RawRwLock::Enqueued RawRwLock::lock_or_enqueue(RwRequest* r, std::coroutine_hand
     }
     return Enqueued::kAcquired;
   }
-  queue_.push_back(&r->waiter);
-  if (arm_current(r->waiter, h)) return Enqueued::kQueued;
-  queue_.remove(&r->waiter);  // nobody else saw it
-  r->waiter.claim_cancel();
+  queue_.push_back(r);
+  if (arm_current(*r, h)) return Enqueued::kQueued;
+  queue_.remove(r);  // nobody else saw it
+  r->claim_cancel();
   return Enqueued::kCancelled;
 }
 
 void RawRwLock::remove(RwRequest* r) noexcept {
   mu_.lock();
-  if (!r->waiter.linked) {
+  if (!r->linked) {
     mu_.unlock();
     return;
   }
-  const bool was_head = queue_.front() == &r->waiter;
-  queue_.remove(&r->waiter);
+  const bool was_head = queue_.front() == r;
+  queue_.remove(r);
   if (!was_head) {
     mu_.unlock();
     return;
@@ -69,8 +67,8 @@ void RawRwLock::unlock_write() noexcept {
 void RawRwLock::grant_and_unlock() noexcept {
   WaitList woken;
   while (Waiter* w = queue_.front()) {
-    // SAFETY: every waiter in queue_ is the first member of an RwRequest.
-    auto* r = reinterpret_cast<RwRequest*>(w);
+    // SAFETY: every waiter in queue_ is an RwRequest.
+    auto* r = static_cast<RwRequest*>(w);
     if (writer_ || (r->write && readers_ != 0)) break;
     queue_.remove(w);
     if (!w->claim_notify()) continue;  // cancelled: takes nothing

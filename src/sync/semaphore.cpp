@@ -25,8 +25,8 @@ void Semaphore::grant_locked(Waiter** wake, std::size_t& n_wake, std::size_t cap
   while (n_wake < cap) {
     Waiter* w = queue_.front();
     if (!w) return;
-    // SAFETY: every waiter in queue_ is the first member of a Request.
-    auto* r = reinterpret_cast<Request*>(w);
+    // SAFETY: every waiter in queue_ is a Request.
+    auto* r = static_cast<Request*>(w);
     if (r->n > permits_) return;  // FIFO: the head waits, and so does everyone behind it
     queue_.remove(w);
     if (!w->claim_notify()) continue;  // cancelled: it takes nothing
@@ -62,7 +62,7 @@ void Semaphore::close() noexcept {
       while (n_wake < kWakeBatch) {
         Waiter* w = queue_.pop_front();
         if (!w) break;
-        reinterpret_cast<Request*>(w)->closed = true;  // SAFETY: as in grant_locked
+        static_cast<Request*>(w)->closed = true;  // SAFETY: as in grant_locked
         if (w->claim_notify()) wake[n_wake++] = w;
       }
     }
@@ -82,11 +82,11 @@ std::size_t Semaphore::available_permits() const noexcept {
 }
 
 Semaphore::AcquireAwaiter::~AcquireAwaiter() {
-  if (req_.waiter.linked) {
+  if (req_.linked) {
     std::lock_guard<SpinLock> g(s_.mu_);
-    s_.queue_.remove(&req_.waiter);
+    s_.queue_.remove(&req_);
   }
-  tether::detail::disarm(req_.waiter);
+  tether::detail::disarm(req_);
 }
 
 namespace {
@@ -112,13 +112,13 @@ bool Semaphore::AcquireAwaiter::await_suspend(std::coroutine_handle<> h) {
   tether::detail::TaskHeader* self = tether::detail::current_task();
   if (!self) throw Error("Semaphore::acquire() had to wait outside a tether task");
   if (task_cancelled()) {
-    req_.waiter.claim_cancel();  // not published anywhere: await_resume throws Cancelled
+    req_.claim_cancel();  // not published anywhere: await_resume throws Cancelled
     return false;
   }
   if (!tether::detail::may_consume()) {
     // A select branch that lost: wait for the cancellation on its way (waiter.hpp rule 4).
-    if (!tether::detail::arm_current(req_.waiter, h)) req_.waiter.claim_cancel();
-    return req_.waiter.state() != Waiter::kCancelled;
+    if (!tether::detail::arm_current(req_, h)) req_.claim_cancel();
+    return req_.state() != Waiter::kCancelled;
   }
   std::lock_guard<SpinLock> g(s_.mu_);
   if (s_.closed_) return false;
@@ -128,10 +128,10 @@ bool Semaphore::AcquireAwaiter::await_suspend(std::coroutine_handle<> h) {
     return false;
   }
   self->waiting_on = "semaphore";
-  s_.queue_.push_back(&req_.waiter);
-  if (tether::detail::arm_current(req_.waiter, h)) return true;
-  s_.queue_.remove(&req_.waiter);
-  req_.waiter.claim_cancel();
+  s_.queue_.push_back(&req_);
+  if (tether::detail::arm_current(req_, h)) return true;
+  s_.queue_.remove(&req_);
+  req_.claim_cancel();
   self->waiting_on = nullptr;
   // Our leaving may let the waiter behind us go (it might fit where we did not).
   return false;
@@ -139,9 +139,9 @@ bool Semaphore::AcquireAwaiter::await_suspend(std::coroutine_handle<> h) {
 
 Semaphore::Permit Semaphore::AcquireAwaiter::await_resume() {
   if (granted_) return Permit(&s_, req_.n);
-  tether::detail::disarm(req_.waiter);
+  tether::detail::disarm(req_);
   if (tether::detail::TaskHeader* self = tether::detail::current_task()) self->waiting_on = nullptr;
-  const Waiter::State st = req_.waiter.state();
+  const Waiter::State st = req_.state();
   if (st == Waiter::kNotified) {
     if (req_.closed) throw Closed();
     return Permit(&s_, req_.n);
@@ -153,9 +153,9 @@ Semaphore::Permit Semaphore::AcquireAwaiter::await_resume() {
     std::size_t n_wake = 0;
     {
       std::lock_guard<SpinLock> g(s_.mu_);
-      if (req_.waiter.linked) {
-        const bool was_head = s_.queue_.front() == &req_.waiter;
-        s_.queue_.remove(&req_.waiter);
+      if (req_.linked) {
+        const bool was_head = s_.queue_.front() == &req_;
+        s_.queue_.remove(&req_);
         if (was_head) s_.grant_locked(wake, n_wake, kWakeBatch);
       }
     }

@@ -162,25 +162,35 @@ template <class Fn, class In>
 using StageOut = typename Unwrap<std::invoke_result_t<Fn&, In&&>>::type;
 
 // Calls fn(item) and awaits it if it returns an awaitable; wraps a failure in PipelineError.
+// A static member of a class template rather than a function template: GCC gives the coroutine
+// frame of a function template external linkage, and warns (-Wsubobject-linkage, on by default)
+// in every program whose stage function or item type is local to a file, as in examples/patterns.
+template <class Fn, class In>
+struct StageCall {
+  static Task<StageOut<Fn, In>> invoke(Fn& fn, In& item, const StageCounters& c) {
+    using Ret = std::invoke_result_t<Fn&, In&&>;
+    std::exception_ptr error;
+    try {
+      if constexpr (Awaitable<Ret>) {
+        co_return co_await std::invoke(fn, std::move(item));
+      } else if constexpr (std::is_void_v<Ret>) {
+        std::invoke(fn, std::move(item));
+        co_return;
+      } else {
+        co_return std::invoke(fn, std::move(item));
+      }
+    } catch (const Cancelled&) {
+      throw;
+    } catch (...) {
+      error = std::current_exception();
+    }
+    throw PipelineError(c.name, error);
+  }
+};
+
 template <class Fn, class In>
 Task<StageOut<Fn, In>> invoke_stage(Fn& fn, In& item, const StageCounters& c) {
-  using Ret = std::invoke_result_t<Fn&, In&&>;
-  std::exception_ptr error;
-  try {
-    if constexpr (Awaitable<Ret>) {
-      co_return co_await std::invoke(fn, std::move(item));
-    } else if constexpr (std::is_void_v<Ret>) {
-      std::invoke(fn, std::move(item));
-      co_return;
-    } else {
-      co_return std::invoke(fn, std::move(item));
-    }
-  } catch (const Cancelled&) {
-    throw;
-  } catch (...) {
-    error = std::current_exception();
-  }
-  throw PipelineError(c.name, error);
+  return StageCall<Fn, In>::invoke(fn, item, c);
 }
 
 class BusyTimer {

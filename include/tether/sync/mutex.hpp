@@ -199,8 +199,8 @@ class Mutex {
    protected:
     explicit AwaiterBase(Mutex& m) noexcept : m_(m) {}
     ~AwaiterBase() {
-      if (req_.waiter.linked) m_.raw_.remove(&req_);
-      tether::detail::disarm(req_.waiter);
+      if (req_.linked) m_.raw_.remove(&req_);
+      tether::detail::disarm(req_);
     }
     // Takes the lock without waiting, if it can (select: only if this branch may consume).
     // A cancelled task takes the slow path, which throws Cancelled (so a loop of with() calls that
@@ -219,13 +219,13 @@ class Mutex {
       tether::detail::TaskHeader* self = tether::detail::current_task();
       if (!self) throw Error("a tether::sync lock had to wait outside a tether task");
       if (cancelled()) {
-        req_.waiter.claim_cancel();  // not published anywhere: await_resume throws Cancelled
+        req_.claim_cancel();  // not published anywhere: await_resume throws Cancelled
         return false;
       }
       if (!tether::detail::may_consume()) {
         // A select branch that lost: wait for the cancellation on its way (waiter.hpp rule 4).
-        if (!tether::detail::arm_current(req_.waiter, h)) req_.waiter.claim_cancel();
-        return req_.waiter.state() != tether::detail::Waiter::kCancelled;
+        if (!tether::detail::arm_current(req_, h)) req_.claim_cancel();
+        return req_.state() != tether::detail::Waiter::kCancelled;
       }
       if (m_.raw_.lock_or_enqueue(&req_) == tether::detail::RawMutex::Enqueued::kAcquired) {
         acquired_ = true;
@@ -254,9 +254,9 @@ class Mutex {
     // After a suspension: true if we own the lock, false if a holder ran our closure; throws
     // Cancelled if we were cancelled.
     bool resumed_owning() {
-      tether::detail::disarm(req_.waiter);
+      tether::detail::disarm(req_);
       if (tether::detail::TaskHeader* self = tether::detail::current_task()) self->waiting_on = nullptr;
-      if (req_.waiter.state() != tether::detail::Waiter::kNotified) {
+      if (req_.state() != tether::detail::Waiter::kNotified) {
         m_.raw_.remove(&req_);
         throw Cancelled();
       }

@@ -138,8 +138,8 @@ class RwLock {
    protected:
     explicit AwaiterBase(RwLock& l) noexcept : l_(l) { req_.write = Write; }
     ~AwaiterBase() {
-      if (req_.waiter.linked) l_.raw_.remove(&req_);
-      tether::detail::disarm(req_.waiter);
+      if (req_.linked) l_.raw_.remove(&req_);
+      tether::detail::disarm(req_);
     }
     static bool cancelled() noexcept {
       tether::detail::TaskHeader* t = tether::detail::current_task();
@@ -166,12 +166,12 @@ class RwLock {
       tether::detail::TaskHeader* self = tether::detail::current_task();
       if (!self) throw Error("a tether::sync lock had to wait outside a tether task");
       if (cancelled()) {
-        req_.waiter.claim_cancel();  // not published anywhere: await_resume throws Cancelled
+        req_.claim_cancel();  // not published anywhere: await_resume throws Cancelled
         return false;
       }
       if (!tether::detail::may_consume()) {
-        if (!tether::detail::arm_current(req_.waiter, h)) req_.waiter.claim_cancel();
-        return req_.waiter.state() != tether::detail::Waiter::kCancelled;
+        if (!tether::detail::arm_current(req_, h)) req_.claim_cancel();
+        return req_.state() != tether::detail::Waiter::kCancelled;
       }
       self->waiting_on = Write ? "rwlock write" : "rwlock read";
       switch (l_.raw_.lock_or_enqueue(&req_, h)) {
@@ -188,9 +188,9 @@ class RwLock {
     }
     // After a suspension: returns if we hold the lock; throws Cancelled otherwise.
     void resumed() {
-      tether::detail::disarm(req_.waiter);
+      tether::detail::disarm(req_);
       if (tether::detail::TaskHeader* self = tether::detail::current_task()) self->waiting_on = nullptr;
-      if (req_.waiter.state() != tether::detail::Waiter::kNotified) {
+      if (req_.state() != tether::detail::Waiter::kNotified) {
         l_.raw_.remove(&req_);
         throw Cancelled();
       }

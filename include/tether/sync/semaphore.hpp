@@ -107,8 +107,7 @@ class Semaphore {
   };
 
  private:
-  struct Request {
-    tether::detail::Waiter waiter;  // first member
+  struct Request : tether::detail::Waiter {  // the Waiter the queue links
     std::size_t n = 0;
     bool closed = false;  // set before the wake when woken by close()
   };

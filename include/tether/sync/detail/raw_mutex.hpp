@@ -56,9 +56,9 @@
 
 namespace tether::detail {
 
-// A task's place in a RawMutex queue; lives in the awaiter.
-struct LockRequest {
-  Waiter waiter;  // first member: the queue links are the waiter's
+// A task's place in a RawMutex queue; lives in the awaiter. It is the Waiter the queue links, so
+// the queue's Waiter* converts back with a static_cast.
+struct LockRequest : Waiter {
   // A with() closure the holder may run for us (rule 3a); null for a guard acquisition. Called
   // with the lock held; must not throw (the awaiter catches the closure's exception).
   void (*run)(LockRequest*) noexcept = nullptr;

@@ -23,8 +23,8 @@
 
 namespace tether::detail {
 
-struct RwRequest {
-  Waiter waiter;  // first member
+// A task's place in a RawRwLock queue; lives in the awaiter. It is the Waiter the queue links.
+struct RwRequest : Waiter {
   bool write = false;
 };
 
