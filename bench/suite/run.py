@@ -852,11 +852,8 @@ def write_docs(report, rows, ratio_svg, rel_svg, run_cmd):
                "",
                "`tether/peer` is the ratio of medians of the metric in that row: below 1 is better for tether when "
                "lower is better, above 1 when higher is better. Peak RSS is the largest `ru_maxrss` over the "
-               "repetitions (for echo: of the server). `paired` compares the runtimes repetition by repetition "
-               "(each repetition runs every runtime once, seconds apart, in a rotating order): the median of "
-               "tether/peer over the repetitions, in how many of them tether did better, and the one-sided sign "
-               "test's p, the chance of doing better that often if neither runtime were better. "
-               "Raw figures: [benchmarks/results.json](benchmarks/results.json).",
+               "repetitions (for echo: of the server). `paired`: tether/peer repetition by repetition, see "
+               "\"Reading the results\" above. Raw figures: [benchmarks/results.json](benchmarks/results.json).",
                "",
                "`bare-epoll` and `bare-uring` are not runtimes but the echo workload's floors: one thread and one "
                "loop with no runtime at all (bench/peers/bare), on readiness and on io_uring completions. Their row "
